@@ -2,6 +2,11 @@
 //!
 //! Exit codes: 0 success, 1 runtime failure, 2 invalid input (config or arguments).
 
+pub mod check_config;
+pub mod explain;
+pub mod run;
+pub mod status;
+
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -14,6 +19,19 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Show the live state of the local daemon: networks × nodes, serial, disks, monitors, verdict.
+    Status(status::StatusArgs),
+    /// Explain a verdict or incident: evidence, reasoning, what each node saw, actions, timeline.
+    Explain(explain::ExplainArgs),
+    /// Run the daemon (probes, heartbeats, diagnosis, hooks) until SIGTERM/SIGINT.
+    Run {
+        /// Configuration file (YAML).
+        #[arg(long)]
+        config: std::path::PathBuf,
+        /// This node's name (default: the host name).
+        #[arg(long)]
+        node: Option<String>,
+    },
     /// Validate a configuration file and print the resolved topology.
     CheckConfig {
         /// Configuration file (YAML).
@@ -27,10 +45,11 @@ pub enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Status(args) => status::run(args),
+        Command::Explain(args) => explain::run(args),
+        Command::Run { config, node } => run::run(&config, node.as_deref()),
         Command::CheckConfig { file, node } => {
-            let _ = (file, node);
-            eprintln!("check-config: not built yet");
-            ExitCode::from(1)
+            check_config::run(&file, node.as_deref())
         }
     }
 }

@@ -1,1 +1,417 @@
-//! (under construction)
+//! The incident journal: append-only JSON Lines in the state directory.
+//!
+//! Every incident opened and closed, every verdict change with the evidence it was decided on,
+//! every hook run and alert delivery is one line ([`record::Entry`]), timestamped in UTC
+//! RFC 3339 with milliseconds. `explain --journal` reads it offline ([`read_journal`] +
+//! [`book::IncidentBook`]), because the node that most needs an explanation may be the
+//! isolated one.
+//!
+//! Durability: incident opens and closes are fsync'ed; other lines are written through to the
+//! OS and synced with the next sync or rotation. Size: the live file `journal.jsonl` is rotated
+//! to `journal.jsonl.1 … .N` when it would exceed `max_bytes`, keeping `keep_files` old files,
+//! so the journal never exceeds `(keep_files + 1) × max_bytes` (plus one oversize line).
+//! Crashes: a torn last line (no trailing newline) is tolerated — reported by
+//! [`Journal::recovered`] and by the reader, never fatal; the next entry starts on a fresh line.
+//!
+//! What it must not do: block the daemon. [`JournalHandle`] puts the writer on its own thread
+//! behind a bounded queue; when the disk stalls, entries are dropped and counted, never waited
+//! on.
+
+pub mod book;
+pub mod record;
+
+pub use book::{IncidentBook, IncidentListItem, IncidentRecord, TimelineItem};
+pub use record::{Entry, EntryKind};
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+
+/// Name of the live journal file inside the state directory.
+pub const FILE_NAME: &str = "journal.jsonl";
+
+/// Size bounds of the journal.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Rotate when the live file would grow beyond this many bytes.
+    pub max_bytes: u64,
+    /// Rotated files kept (`journal.jsonl.1` is the newest).
+    pub keep_files: u32,
+}
+
+impl Default for Limits {
+    /// 8 MiB × (1 + 4): months of incidents, small enough for any state partition.
+    fn default() -> Self {
+        Limits {
+            max_bytes: 8 * 1024 * 1024,
+            keep_files: 4,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("journal {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("journal entry could not be encoded: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+/// A torn last line found when the journal was opened (a crash mid-write).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TornTail {
+    pub file: PathBuf,
+    pub bytes: u64,
+}
+
+/// The synchronous writer. Use [`JournalHandle`] from async code.
+#[derive(Debug)]
+pub struct Journal {
+    dir: PathBuf,
+    limits: Limits,
+    file: File,
+    size: u64,
+    recovered: Option<TornTail>,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> JournalError + '_ {
+    move |source| JournalError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Path of rotated file `n` (`n == 0` is the live file).
+pub fn rotated_path(live: &Path, n: u32) -> PathBuf {
+    if n == 0 {
+        live.to_path_buf()
+    } else {
+        let mut s = live.as_os_str().to_os_string();
+        s.push(format!(".{n}"));
+        PathBuf::from(s)
+    }
+}
+
+impl Journal {
+    /// Opens (creating if needed) `dir/journal.jsonl` for appending.
+    pub fn open(dir: &Path, limits: Limits) -> Result<Journal, JournalError> {
+        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let path = dir.join(FILE_NAME);
+        let mut file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        let size = file.metadata().map_err(io_err(&path))?.len();
+        let mut recovered = None;
+        if size > 0 {
+            let torn = torn_tail_len(&mut file, size).map_err(io_err(&path))?;
+            if torn > 0 {
+                // Keep the torn bytes for forensics but end them, so the next entry starts on
+                // its own line and readers skip exactly one bad line.
+                file.write_all(b"\n").map_err(io_err(&path))?;
+                file.sync_data().map_err(io_err(&path))?;
+                recovered = Some(TornTail {
+                    file: path.clone(),
+                    bytes: torn,
+                });
+                tracing::warn!(file = %path.display(), bytes = torn, "journal: torn last line after a crash; skipped");
+            }
+        }
+        let size = file.metadata().map_err(io_err(&path))?.len();
+        Ok(Journal {
+            dir: dir.to_path_buf(),
+            limits,
+            file,
+            size,
+            recovered,
+        })
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.dir.join(FILE_NAME)
+    }
+
+    /// The torn line found at open, if any (journal it as `JournalRecovered`).
+    pub fn recovered(&self) -> Option<&TornTail> {
+        self.recovered.as_ref()
+    }
+
+    /// Appends one entry as one line; fsyncs incident opens/closes.
+    pub fn append(&mut self, entry: &Entry) -> Result<(), JournalError> {
+        let mut line = serde_json::to_vec(entry)?;
+        line.push(b'\n');
+        if self.size > 0 && self.size + line.len() as u64 > self.limits.max_bytes {
+            self.rotate()?;
+        }
+        let path = self.path();
+        // One write call per line: with O_APPEND a reader never sees interleaved halves.
+        self.file.write_all(&line).map_err(io_err(&path))?;
+        self.size += line.len() as u64;
+        if entry.event.must_sync() {
+            self.file.sync_data().map_err(io_err(&path))?;
+        }
+        Ok(())
+    }
+
+    pub fn sync(&mut self) -> Result<(), JournalError> {
+        let path = self.path();
+        self.file.sync_data().map_err(io_err(&path))
+    }
+
+    fn rotate(&mut self) -> Result<(), JournalError> {
+        let live = self.path();
+        self.file.sync_data().map_err(io_err(&live))?;
+        let keep = self.limits.keep_files;
+        if keep == 0 {
+            std::fs::remove_file(&live).map_err(io_err(&live))?;
+        } else {
+            let oldest = rotated_path(&live, keep);
+            match std::fs::remove_file(&oldest) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_err(&oldest)(e)),
+                _ => {}
+            }
+            for n in (0..keep).rev() {
+                let from = rotated_path(&live, n);
+                if from.exists() {
+                    std::fs::rename(&from, rotated_path(&live, n + 1)).map_err(io_err(&from))?;
+                }
+            }
+        }
+        self.file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(&live)
+            .map_err(io_err(&live))?;
+        self.size = 0;
+        // Make the renames durable too.
+        if let Ok(d) = File::open(&self.dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+}
+
+/// Bytes after the last newline (0 when the file ends with one).
+fn torn_tail_len(file: &mut File, size: u64) -> io::Result<u64> {
+    // Look back at most 1 MiB: a longer torn line is reported as its last MiB.
+    let look = size.min(1 << 20);
+    file.seek(SeekFrom::Start(size - look))?;
+    let mut buf = Vec::with_capacity(look as usize);
+    file.take(look).read_to_end(&mut buf)?;
+    Ok(match buf.iter().rposition(|&b| b == b'\n') {
+        Some(p) => (buf.len() - p - 1) as u64,
+        None => buf.len() as u64,
+    })
+}
+
+/// Counters of the background writer (exported as metrics).
+#[derive(Debug, Default)]
+pub struct JournalStats {
+    pub written: AtomicU64,
+    /// Dropped because the queue was full (the disk is stalled) or the writer is gone.
+    pub dropped: AtomicU64,
+    /// Write errors (disk full, EIO).
+    pub failed: AtomicU64,
+}
+
+/// Entries queued to the writer thread at most; ~1 minute of a very busy incident. Beyond
+/// that the disk is stalled and dropping is better than stalling the daemon.
+pub const QUEUE_CAPACITY: usize = 1024;
+
+enum Msg {
+    Entry(Box<Entry>),
+    Flush(mpsc::SyncSender<()>),
+}
+
+/// Non-blocking front of a [`Journal`] running on its own thread. Cloneable; the thread ends
+/// when the last handle is dropped.
+#[derive(Clone)]
+pub struct JournalHandle {
+    tx: mpsc::SyncSender<Msg>,
+    stats: Arc<JournalStats>,
+}
+
+impl JournalHandle {
+    pub fn spawn(journal: Journal) -> io::Result<JournalHandle> {
+        let (tx, rx) = mpsc::sync_channel::<Msg>(QUEUE_CAPACITY);
+        let stats = Arc::new(JournalStats::default());
+        let s = stats.clone();
+        std::thread::Builder::new()
+            .name("hadiag-journal".into())
+            .spawn(move || {
+                let mut j = journal;
+                while let Ok(msg) = rx.recv() {
+                    match msg {
+                        Msg::Entry(e) => match j.append(&e) {
+                            Ok(()) => {
+                                s.written.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Err(err) => {
+                                s.failed.fetch_add(1, Ordering::Relaxed);
+                                tracing::warn!(error = %err, "journal write failed");
+                            }
+                        },
+                        Msg::Flush(done) => {
+                            let _ = j.sync();
+                            let _ = done.send(());
+                        }
+                    }
+                }
+                let _ = j.sync();
+            })?;
+        Ok(JournalHandle { tx, stats })
+    }
+
+    /// Queues an entry; never blocks. Returns `false` (and counts it) when dropped.
+    pub fn record(&self, entry: Entry) -> bool {
+        match self.tx.try_send(Msg::Entry(Box::new(entry))) {
+            Ok(()) => true,
+            Err(_) => {
+                self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                false
+            }
+        }
+    }
+
+    /// Waits until everything queued so far is written and synced (shutdown, tests).
+    /// Blocking: call from a blocking context.
+    pub fn flush(&self) {
+        let (tx, rx) = mpsc::sync_channel(1);
+        if self.tx.send(Msg::Flush(tx)).is_ok() {
+            let _ = rx.recv();
+        }
+    }
+
+    pub fn stats(&self) -> Arc<JournalStats> {
+        self.stats.clone()
+    }
+}
+
+/// A line the reader skipped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LineProblem {
+    pub file: PathBuf,
+    /// 1-based line number.
+    pub line: usize,
+    /// The last line had no newline: a write torn by a crash.
+    pub torn: bool,
+    pub error: String,
+}
+
+impl std::fmt::Display for LineProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = if self.torn {
+            "torn last line (crash during write), skipped"
+        } else {
+            "unreadable line, skipped"
+        };
+        write!(
+            f,
+            "{}:{}: {what}: {}",
+            self.file.display(),
+            self.line,
+            self.error
+        )
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ReadReport {
+    /// Entries of all files, oldest file first.
+    pub entries: Vec<Entry>,
+    pub problems: Vec<LineProblem>,
+    pub files: Vec<PathBuf>,
+}
+
+/// Largest journal file read (bounded memory for `explain`): the configured `max_bytes` is far
+/// below this; a bigger file is read from its last 256 MiB.
+pub const MAX_READ_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Reads a journal: `path` is the state directory, the live file, or a rotated file. The live
+/// file's rotated predecessors are read first, so entries come out oldest first.
+pub fn read_journal(path: &Path) -> Result<ReadReport, JournalError> {
+    let live = if path.is_dir() {
+        path.join(FILE_NAME)
+    } else {
+        path.to_path_buf()
+    };
+    let mut files = Vec::new();
+    if !path.is_dir() && !live.exists() {
+        return Err(JournalError::Io {
+            path: live,
+            source: io::Error::new(io::ErrorKind::NotFound, "no such journal file"),
+        });
+    }
+    // Rotated predecessors, oldest (highest number) first. Bounded scan.
+    let mut rotated = Vec::new();
+    for n in 1..=1000u32 {
+        let p = rotated_path(&live, n);
+        if !p.exists() {
+            break;
+        }
+        rotated.push(p);
+    }
+    rotated.reverse();
+    files.extend(rotated);
+    if live.exists() {
+        files.push(live.clone());
+    } else if files.is_empty() {
+        return Err(JournalError::Io {
+            path: live,
+            source: io::Error::new(io::ErrorKind::NotFound, "no journal in this directory"),
+        });
+    }
+    let mut report = ReadReport {
+        files: files.clone(),
+        ..Default::default()
+    };
+    for f in &files {
+        read_one(f, &mut report)?;
+    }
+    Ok(report)
+}
+
+fn read_one(path: &Path, report: &mut ReadReport) -> Result<(), JournalError> {
+    let mut file = File::open(path).map_err(io_err(path))?;
+    let size = file.metadata().map_err(io_err(path))?.len();
+    if size > MAX_READ_BYTES {
+        file.seek(SeekFrom::Start(size - MAX_READ_BYTES))
+            .map_err(io_err(path))?;
+    }
+    let mut buf = Vec::new();
+    file.take(MAX_READ_BYTES)
+        .read_to_end(&mut buf)
+        .map_err(io_err(path))?;
+    let ends_with_newline = buf.last() == Some(&b'\n');
+    let lines: Vec<&[u8]> = buf.split(|&b| b == b'\n').collect();
+    let n = lines.len();
+    for (i, raw) in lines.into_iter().enumerate() {
+        let last = i + 1 == n;
+        if raw.iter().all(|b| b.is_ascii_whitespace()) {
+            continue;
+        }
+        let torn = last && !ends_with_newline;
+        match std::str::from_utf8(raw)
+            .map_err(|e| e.to_string())
+            .and_then(|s| serde_json::from_str::<Entry>(s).map_err(|e| e.to_string()))
+        {
+            Ok(e) => report.entries.push(e),
+            Err(error) => report.problems.push(LineProblem {
+                file: path.to_path_buf(),
+                line: i + 1,
+                torn,
+                error,
+            }),
+        }
+    }
+    Ok(())
+}

@@ -42,13 +42,23 @@ pub struct Echo {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Body {
-    Heartbeat { view: View, echo: Vec<Echo> },
+    Heartbeat {
+        view: View,
+        echo: Vec<Echo>,
+    },
     /// "I decided this over this evidence; do you agree?"
-    Proposal { incident: IncidentSummary, view: View },
+    Proposal {
+        incident: IncidentSummary,
+        view: View,
+    },
     /// Sent only when the receiver's own classification yields an identical verdict.
-    Ack { incident: IncidentSummary },
+    Ack {
+        incident: IncidentSummary,
+    },
     /// The subject confirms it has isolated itself.
-    Isolated { incident: IncidentId },
+    Isolated {
+        incident: IncidentId,
+    },
     /// Planned maintenance starts: record silence as maintenance, not failure.
     Quiesce,
     /// Planned maintenance ends.

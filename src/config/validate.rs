@@ -1,0 +1,855 @@
+//! Stage 1 (parse) and stage 2b (resolve + validate the whole topology), then assembly of the
+//! [`Config`]. Every check records its error and carries on, so one run lists every problem.
+//!
+//! Reads the key file and the API token file named by the configuration, and looks at the
+//! metadata of monitor/hook programs (a missing one is only a warning); nothing else.
+
+use super::index::{join, join_index, PosIndex};
+use super::schema::{Ctx, Raw, RawNode};
+use super::suggest::nearest;
+use super::{
+    base_dir, duration, AlertAction, AlertRule, AuthConfig, Config, ConfigError, ConfigErrors,
+    HookSpec, Location, DEFAULT_LISTEN, DEFAULT_STATE_DIR, MIN_KEY_BYTES,
+};
+use crate::core::topology::{
+    InterfaceSpec, NetworkId, NetworkSpec, NodeId, NodeSpec, SerialPortSpec, Topology, Transport,
+};
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Most nodes in one cluster: ids are u16 on the wire, but the heartbeat size bound below and
+/// the exhaustive classifier are sized for tens of nodes, not thousands.
+pub const MAX_NODES: usize = 64;
+/// Most networks per cluster (the heartbeat view has one section per network).
+pub const MAX_NETWORKS: usize = 8;
+/// Budget for `total node-name bytes × networks`. A heartbeat names, per network, every peer
+/// the sender hears there; with the fixed header (~150 bytes), per-entry separators and RTT
+/// figures, and the HMAC stamp (~75 bytes) this keeps the worst-case heartbeat inside one
+/// 1200-byte datagram (the bound of DESIGN §5, safe under any IPv6 path MTU).
+pub const MAX_NAME_BYTES_X_NETWORKS: usize = 700;
+/// Fastest heartbeat accepted: below 10 ms the cost (wakeups, packets, HMACs) buys nothing on
+/// real NICs and starves the 2-core boxes these clusters run on.
+pub const MIN_HEARTBEAT_INTERVAL: Duration = Duration::from_millis(10);
+/// Added to the fence margin for clock-rate drift, scheduling delay and hook start-up.
+pub const FENCE_SLACK: Duration = Duration::from_secs(1);
+/// Key and token files larger than this are certainly the wrong file.
+const MAX_SECRET_FILE_BYTES: u64 = 4096;
+
+/// Margin required between `self_fence_after` and `fence_deadline`:
+/// `2 × heartbeat_interval × detect_multiplier + 1 s`.
+///
+/// Why: the cut-off node starts its self-fence timer only once it notices it hears nobody
+/// (up to one detection time after the cut), while the survivor may notice up to one detection
+/// time earlier than that; one detection time for each side, plus [`FENCE_SLACK`] for clock-rate
+/// drift, scheduling and hook start-up, guarantees the survivor never takes over while the
+/// cut-off node could still be active.
+pub fn fence_margin(t: &crate::core::topology::Timing) -> Duration {
+    t.detect_time()
+        .saturating_mul(2)
+        .saturating_add(FENCE_SLACK)
+}
+
+fn loc_of(e: &serde_yaml::Error) -> Option<Location> {
+    e.location().map(|l| Location {
+        line: l.line(),
+        column: l.column(),
+    })
+}
+
+/// serde's message without its " at line L column C" (the place goes in front).
+fn strip_location(msg: &str) -> String {
+    let Some(i) = msg.find(" at line ") else {
+        return msg.to_string();
+    };
+    let rest = &msg[i + " at line ".len()..];
+    // Skip "L column C" (digits, " column ", digits).
+    let skip = rest
+        .split_once(" column ")
+        .filter(|(l, _)| l.bytes().all(|b| b.is_ascii_digit()))
+        .map(|(l, c)| {
+            l.len() + " column ".len() + c.bytes().take_while(u8::is_ascii_digit).count()
+        });
+    match skip {
+        Some(n) => format!("{}{}", &msg[..i], &rest[n..]),
+        None => msg.to_string(),
+    }
+}
+
+pub(crate) fn load_text(text: &str, source: &Path) -> Result<Config, ConfigErrors> {
+    let file = source.to_path_buf();
+    let fail = |errors: Vec<ConfigError>| {
+        Err(ConfigErrors {
+            errors,
+            warnings: Vec::new(),
+        })
+    };
+    let whole = |location: Option<Location>, message: String| ConfigError {
+        file: file.clone(),
+        location,
+        path: String::new(),
+        message,
+    };
+
+    // Stage 1: parse. serde_norway gives the values; the event pass gives positions and every
+    // duplicate key (serde would stop at the first).
+    let parsed: Result<serde_yaml::Value, _> = serde_yaml::from_str(text);
+    let (index, dups) = match PosIndex::build(text) {
+        Ok(x) => x,
+        Err((at, msg)) => {
+            return fail(vec![match &parsed {
+                Err(e) => whole(
+                    loc_of(e).or(Some(at)),
+                    format!("YAML syntax: {}", strip_location(&e.to_string())),
+                ),
+                Ok(_) => whole(Some(at), format!("YAML syntax: {msg}")),
+            }]);
+        }
+    };
+    if !dups.is_empty() {
+        let errors = dups
+            .iter()
+            .map(|d| {
+                let parent = d.path.rsplit_once('.').map_or("", |(p, _)| p);
+                let what = match parent {
+                    "nodes" => format!("node \"{}\" is defined twice", d.key),
+                    "networks" => format!("network \"{}\" is defined twice", d.key),
+                    _ => format!("duplicate field \"{}\"", d.key),
+                };
+                ConfigError {
+                    file: file.clone(),
+                    location: Some(d.at),
+                    path: d.path.clone(),
+                    message: format!("{what} (first at line {})", d.first.line),
+                }
+            })
+            .collect();
+        return fail(errors);
+    }
+    let mut value = match parsed {
+        Ok(v) => v,
+        Err(e) => {
+            return fail(vec![whole(
+                loc_of(&e),
+                format!("YAML: {}", strip_location(&e.to_string())),
+            )])
+        }
+    };
+    if let Err(e) = value.apply_merge() {
+        return fail(vec![whole(
+            loc_of(&e),
+            format!("YAML merge (<<): {}", strip_location(&e.to_string())),
+        )]);
+    }
+
+    // Stage 2: schema, then the whole topology.
+    let mut cx = Ctx {
+        file: source,
+        index: &index,
+        errors: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let raw = cx.walk(&value);
+    let config = resolve(&mut cx, raw, source);
+    let Ctx {
+        mut errors,
+        mut warnings,
+        ..
+    } = cx;
+    // File order (errors without a place last, in the order found): easier to fix top-down.
+    errors.sort_by_key(|e| e.location.map_or((usize::MAX, 0), |l| (l.line, l.column)));
+    warnings.sort_by_key(|e| e.location.map_or((usize::MAX, 0), |l| (l.line, l.column)));
+    match config {
+        Some(mut c) if errors.is_empty() => {
+            c.warnings = warnings;
+            Ok(c)
+        }
+        _ => {
+            if errors.is_empty() {
+                // Defensive: resolve() only declines when it recorded an error.
+                errors.push(whole(None, "configuration incomplete".into()));
+            }
+            Err(ConfigErrors { errors, warnings })
+        }
+    }
+}
+
+fn resolve_path(base: &Path, p: &str) -> PathBuf {
+    let p = Path::new(p);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        super::normalize(&base.join(p))
+    }
+}
+
+/// `command[0]` with a `/` in it is a path relative to the config directory; a bare name is
+/// looked up in `PATH` when run.
+fn resolve_command(cx: &mut Ctx, base: &Path, mut cmd: Vec<String>, path: &str) -> Vec<String> {
+    if let Some(first) = cmd.first_mut() {
+        if first.contains('/') {
+            let full = resolve_path(base, first);
+            match std::fs::metadata(&full) {
+                Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => {}
+                Ok(_) => cx.value_warning(
+                    &join_index(path, 0),
+                    format!(
+                        "{} is not an executable file: it will fail when run",
+                        full.display()
+                    ),
+                ),
+                Err(e) => cx.value_warning(
+                    &join_index(path, 0),
+                    format!(
+                        "{}: {e}: it will fail when run until it exists",
+                        full.display()
+                    ),
+                ),
+            }
+            *first = full.to_string_lossy().into_owned();
+        }
+    }
+    cmd
+}
+
+/// Reads a secret file (key or token): must exist, be a regular file, be at most 4 KiB and be
+/// unreadable by group and others. All problems are reported.
+fn read_secret(cx: &mut Ctx, file: &Path, path: &str, what: &str) -> Option<Vec<u8>> {
+    let shown = file.display();
+    let meta = match std::fs::metadata(file) {
+        Ok(m) => m,
+        Err(e) => {
+            let hint = if e.kind() == std::io::ErrorKind::NotFound && what == "key file" {
+                format!(" (create one: head -c 32 /dev/urandom > {shown} && chmod 600 {shown})")
+            } else {
+                String::new()
+            };
+            cx.value_error(path, format!("{what} {shown}: {e}{hint}"));
+            return None;
+        }
+    };
+    if !meta.is_file() {
+        cx.value_error(path, format!("{what} {shown} is not a regular file"));
+        return None;
+    }
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        cx.value_error(
+            path,
+            format!("{what} {shown} is readable by group or others (mode {mode:04o}): run chmod 600 {shown}"),
+        );
+    }
+    if meta.len() > MAX_SECRET_FILE_BYTES {
+        cx.value_error(path, format!("{what} {shown} is {} bytes; more than {MAX_SECRET_FILE_BYTES} means the wrong file", meta.len()));
+        return None;
+    }
+    let bytes = match std::fs::read(file) {
+        Ok(b) => b,
+        Err(e) => {
+            cx.value_error(path, format!("{what} {shown}: {e}"));
+            return None;
+        }
+    };
+    // Returned even after a permission error so that the length is checked too (the whole
+    // configuration is refused anyway once any error is recorded).
+    Some(bytes)
+}
+
+fn decode_hex(s: &str) -> Option<Vec<u8>> {
+    let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+    if s.len() % 2 != 0 || !s.is_ascii() {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+fn family(ip: &IpAddr) -> &'static str {
+    if ip.is_ipv4() {
+        "IPv4"
+    } else {
+        "IPv6"
+    }
+}
+
+/// Everything after the schema walk. Returns the config when nothing blocked assembling it
+/// (the caller still discards it when any error was recorded).
+fn resolve(cx: &mut Ctx, raw: Raw, source: &Path) -> Option<Config> {
+    let base = base_dir(source);
+
+    // Networks (ids in file order).
+    if raw.networks.len() > MAX_NETWORKS {
+        cx.key_error(
+            "networks",
+            format!(
+                "{} networks; at most {MAX_NETWORKS} are supported",
+                raw.networks.len()
+            ),
+        );
+    }
+    let net_ids: HashMap<&str, NetworkId> = raw
+        .networks
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.name.as_str(), NetworkId(i as u16)))
+        .collect();
+    let node_names: Vec<&str> = raw.nodes.iter().map(|n| n.name.as_str()).collect();
+    let node_ids: HashMap<&str, NodeId> = node_names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (*n, NodeId(i as u16)))
+        .collect();
+    if raw.nodes.len() < 2 && !cx.index_has("nodes") {
+        // Missing `nodes` was already reported by the schema walk.
+    } else if raw.nodes.len() < 2 {
+        cx.key_error(
+            "nodes",
+            format!(
+                "{} node(s) defined: a cluster needs at least 2",
+                raw.nodes.len()
+            ),
+        );
+    } else if raw.nodes.len() > MAX_NODES {
+        cx.key_error(
+            "nodes",
+            format!(
+                "{} nodes; at most {MAX_NODES} are supported",
+                raw.nodes.len()
+            ),
+        );
+    }
+    if raw.networks.is_empty() && cx.index_has("networks") {
+        cx.key_error(
+            "networks",
+            "no network defined: a cluster needs at least one",
+        );
+    }
+
+    // Interfaces: networks defined, one device per network, addresses unique and consistent.
+    let mut addr_owner: HashMap<IpAddr, String> = HashMap::new();
+    // network → (family, path of the first address)
+    let mut net_family: HashMap<&str, (&'static str, String)> = HashMap::new();
+    let mut nodes_out = Vec::new();
+    for node in &raw.nodes {
+        let np = join("nodes", &node.name);
+        let mut ifaces = Vec::new();
+        let mut devices: HashMap<&str, &str> = HashMap::new();
+        for iface in &node.interfaces {
+            let ip = join(&join(&np, "interfaces"), &iface.network);
+            let Some(&net_id) = net_ids.get(iface.network.as_str()) else {
+                cx.key_error(&ip, format!("network \"{}\" is not defined", iface.network));
+                continue;
+            };
+            let net = &raw.networks[net_id.index()];
+            if let Some(dev) = iface.device.as_deref() {
+                if let Some(other) = devices.insert(dev, iface.network.as_str()) {
+                    cx.value_error(
+                        &join(&ip, "device"),
+                        format!("device \"{dev}\" is already this node's interface on network {other}: each network needs its own NIC, or one NIC fault would look like two"),
+                    );
+                }
+            }
+            match iface.address {
+                Some(addr) => {
+                    let ap = join(&ip, "address");
+                    if let Some(first) = addr_owner.get(&addr) {
+                        cx.value_error(&ap, format!("address {addr} is already used by {first}"));
+                    } else {
+                        addr_owner.insert(addr, ip.clone());
+                    }
+                    match net_family.get(iface.network.as_str()) {
+                        Some((fam, first)) if *fam != family(&addr) => cx.value_error(
+                            &ap,
+                            format!("address family differs on network {}: {addr} is {} but {first} is {fam}", iface.network, family(&addr)),
+                        ),
+                        Some(_) => {}
+                        None => {
+                            net_family.insert(net.name.as_str(), (family(&addr), ap.clone()));
+                        }
+                    }
+                }
+                None if !iface.address_written && net.transport == Transport::Udp => cx.key_error(
+                    &ip,
+                    format!(
+                        "missing field \"address\": network {} carries heartbeats over udp",
+                        iface.network
+                    ),
+                ),
+                None => {}
+            }
+            if let Some(device) = iface.device.clone() {
+                ifaces.push(InterfaceSpec {
+                    network: net_id,
+                    device,
+                    address: iface.address,
+                });
+            }
+        }
+        ifaces.sort_by_key(|i| i.network);
+        if node.interfaces.is_empty() {
+            let msg = format!(
+                "node \"{}\" is attached to no network: give it an interface on at least one network{}",
+                node.name,
+                if node.interfaces_written { "" } else { " (missing field \"interfaces\")" }
+            );
+            cx.key_error(&np, msg);
+        }
+        nodes_out.push(ifaces);
+    }
+
+    // References: valid, unique, not a node's own address, same family as the nodes.
+    let mut networks_out = Vec::new();
+    for net in &raw.networks {
+        let np = join("networks", &net.name);
+        let refs = net.references.clone().unwrap_or_default();
+        if net.references_empty {
+            cx.value_warning(
+                &join(&np, "references"),
+                format!("no reference target: an upstream failure of {} (router or uplink down) will go unseen", net.name),
+            );
+        }
+        let mut seen: Vec<IpAddr> = Vec::new();
+        for (ip, rp) in &refs {
+            if seen.contains(ip) {
+                cx.value_error(rp, format!("reference {ip} is listed twice"));
+            }
+            seen.push(*ip);
+            if let Some(owner) = addr_owner.get(ip) {
+                cx.value_error(rp, format!("reference {ip} is the address of {owner}: a reference must be a router or switch outside the cluster"));
+            }
+            if let Some((fam, first)) = net_family.get(net.name.as_str()) {
+                if *fam != family(ip) {
+                    cx.value_error(rp, format!("reference {ip} is {} but the nodes' addresses on {} are {fam} (e.g. {first})", family(ip), net.name));
+                }
+            }
+        }
+        let members: Vec<&str> = raw
+            .nodes
+            .iter()
+            .filter(|n| n.interfaces.iter().any(|i| i.network == net.name))
+            .map(|n| n.name.as_str())
+            .collect();
+        if !refs.is_empty() {
+            for n in &raw.nodes {
+                if let Some(i) = n
+                    .interfaces
+                    .iter()
+                    .find(|i| i.network == net.name && i.address.is_none() && !i.address_written)
+                {
+                    let _ = i;
+                    if net.transport == Transport::Ethernet {
+                        cx.key_error(
+                            &join(&join(&join("nodes", &n.name), "interfaces"), &net.name),
+                            format!("network {} has references to ping but this interface has no address", net.name),
+                        );
+                    }
+                }
+            }
+        }
+        match members.len() {
+            0 => cx.key_warning(&np, format!("no node is attached to network {}", net.name)),
+            1 => cx.key_warning(
+                &np,
+                format!("only node {} is attached to network {}: no heartbeats cross it, only its references are probed", members[0], net.name),
+            ),
+            _ => {}
+        }
+        networks_out.push(NetworkSpec {
+            name: net.name.clone(),
+            references: refs.iter().map(|(ip, _)| *ip).collect(),
+            transport: net.transport,
+            port: net.port,
+        });
+    }
+
+    // Serial lines: peer defined, not self, one line per pair, reciprocal, same baud.
+    let mut serial_out: Vec<Vec<SerialPortSpec>> = Vec::new();
+    for node in &raw.nodes {
+        let sp = join(&join("nodes", &node.name), "serial");
+        let mut lines = Vec::new();
+        let mut peers: Vec<&str> = Vec::new();
+        let mut devices: Vec<&str> = Vec::new();
+        for (i, line) in node.serial.iter().enumerate() {
+            let lp = join_index(&sp, i);
+            if let Some(dev) = line.device.as_deref() {
+                if devices.contains(&dev) {
+                    cx.value_error(
+                        &join(&lp, "device"),
+                        format!("device {dev} is used by another serial line of this node"),
+                    );
+                }
+                devices.push(dev);
+            }
+            let Some(peer) = line.peer.as_deref() else {
+                continue;
+            };
+            let pp = join(&lp, "peer");
+            let Some(&peer_id) = node_ids.get(peer) else {
+                let hint = nearest(peer, node_names.iter().copied())
+                    .map(|s| format!("; did you mean \"{s}\"?"))
+                    .unwrap_or_default();
+                cx.value_error(&pp, format!("peer \"{peer}\" is not a defined node{hint}"));
+                continue;
+            };
+            if peer == node.name {
+                cx.value_error(&pp, "a serial line cannot lead back to its own node");
+                continue;
+            }
+            if peers.contains(&peer) {
+                cx.value_error(&pp, format!("a second serial line to {peer}: only one line per pair of nodes is supported"));
+                continue;
+            }
+            peers.push(peer);
+            let other: &RawNode = &raw.nodes[peer_id.index()];
+            match other.serial.iter().enumerate().find(|(_, l)| l.peer.as_deref() == Some(node.name.as_str())) {
+                None => cx.value_error(
+                    &lp,
+                    format!(
+                        "serial line to {peer} is not reciprocal: nodes.{peer}.serial has no line with peer {}",
+                        node.name
+                    ),
+                ),
+                Some((j, back)) if back.baud != line.baud && node.name.as_str() < peer => cx.value_error(
+                    &join(&lp, "baud"),
+                    format!(
+                        "baud {} differs from the other end (nodes.{peer}.serial[{j}] runs at {})",
+                        line.baud, back.baud
+                    ),
+                ),
+                Some(_) => {}
+            }
+            if let Some(device) = line.device.clone() {
+                lines.push(SerialPortSpec {
+                    peer: peer_id,
+                    device,
+                    baud: line.baud,
+                });
+            }
+        }
+        serial_out.push(lines);
+    }
+
+    // Priorities: equal ones fall back to file order in the partition tie-break.
+    let mut first_with: BTreeMap<u32, &str> = BTreeMap::new();
+    for node in &raw.nodes {
+        if let Some(other) = first_with
+            .get(&node.priority)
+            .filter(|_| node.priority_written)
+        {
+            cx.key_warning(
+                &join(&join("nodes", &node.name), "priority"),
+                format!("same priority as {other} ({}): the partition tie-break falls back to file order", node.priority),
+            );
+        } else {
+            first_with.insert(node.priority, &node.name);
+        }
+    }
+
+    // Heartbeat size bound (names are sent on the wire).
+    let name_bytes: usize = raw.nodes.iter().map(|n| n.name.len()).sum();
+    let budget = name_bytes * raw.networks.len().max(1);
+    if budget > MAX_NAME_BYTES_X_NETWORKS {
+        cx.key_error(
+            "nodes",
+            format!(
+                "node names too long for one heartbeat: {name_bytes} name bytes × {} networks = {budget}, over the {MAX_NAME_BYTES_X_NETWORKS} that keep a heartbeat (which names every peer heard on every network) inside one 1200-byte datagram: use shorter node names",
+                raw.networks.len().max(1)
+            ),
+        );
+    }
+
+    // Timing.
+    let t = &raw.timing;
+    let where_timing = |field: &'static str| -> String {
+        if raw.timing_written.contains(&field) {
+            join("timing", field)
+        } else {
+            "timing".to_string()
+        }
+    };
+    if t.heartbeat_interval < MIN_HEARTBEAT_INTERVAL {
+        cx.value_error(
+            &where_timing("heartbeat_interval"),
+            format!(
+                "heartbeat_interval {} is below the minimum of {}",
+                duration::format(t.heartbeat_interval),
+                duration::format(MIN_HEARTBEAT_INTERVAL)
+            ),
+        );
+    }
+    let margin = fence_margin(t);
+    if t.fence_deadline <= t.self_fence_after.saturating_add(margin) {
+        let place = if raw.timing_written.contains(&"fence_deadline") {
+            "timing.fence_deadline".to_string()
+        } else {
+            where_timing("self_fence_after")
+        };
+        cx.value_error(
+            &place,
+            format!(
+                "fence_deadline ({}) must be greater than self_fence_after ({}) + margin {} = {}; the margin is 2 × heartbeat_interval × detect_multiplier + 1s: one detection time for each side to notice the partition, plus 1s for clock drift and scheduling, so the survivor never takes over while the cut-off node may still be active",
+                duration::format(t.fence_deadline),
+                duration::format(t.self_fence_after),
+                duration::format(margin),
+                duration::format(t.self_fence_after.saturating_add(margin)),
+            ),
+        );
+    }
+
+    // Auth.
+    let key_path = raw.auth.key_file.as_ref().map(|f| resolve_path(&base, f));
+    let key = match (&key_path, &raw.auth.key_hex) {
+        (Some(p), None) => {
+            let bytes = read_secret(cx, p, "auth.key_file", "key file");
+            match bytes {
+                Some(b) if b.len() < MIN_KEY_BYTES => {
+                    cx.value_error(
+                        "auth.key_file",
+                        format!("key file {} holds {} bytes; at least {MIN_KEY_BYTES} random bytes are needed", p.display(), b.len()),
+                    );
+                    None
+                }
+                other => other,
+            }
+        }
+        (None, Some(hex)) => match decode_hex(hex) {
+            None => {
+                cx.value_error("auth.key", "the inline key must be hexadecimal (e.g. from: head -c 32 /dev/urandom | xxd -p -c 64)");
+                None
+            }
+            Some(b) if b.len() < MIN_KEY_BYTES => {
+                cx.value_error("auth.key", format!("the inline key is {} bytes; at least {MIN_KEY_BYTES} are needed ({} hex digits)", b.len(), MIN_KEY_BYTES * 2));
+                None
+            }
+            Some(b) => {
+                cx.value_warning(
+                    "auth.key",
+                    "the key is written in the configuration itself: fine for a lab or an example, but in production use key_file with mode 0600 so the configuration can be shared without the key",
+                );
+                Some(b)
+            }
+        },
+        // Neither, or both: already reported by the schema walk.
+        _ => None,
+    };
+
+    // Listen address and API token.
+    let listen = raw.listen.unwrap_or_else(|| {
+        DEFAULT_LISTEN
+            .parse()
+            .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 9617)))
+    });
+    let api_token = match &raw.api_token_file {
+        Some(f) => {
+            let p = resolve_path(&base, f);
+            read_secret(cx, &p, "api_token_file", "API token file").and_then(|b| {
+                match String::from_utf8(b) {
+                    Ok(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+                    _ => {
+                        cx.value_error(
+                            "api_token_file",
+                            format!(
+                                "API token file {} must hold a non-empty text token",
+                                p.display()
+                            ),
+                        );
+                        None
+                    }
+                }
+            })
+        }
+        None => None,
+    };
+    if !listen.ip().is_loopback() && raw.api_token_file.is_none() {
+        cx.value_warning(
+            "listen",
+            format!("the API listens on {listen}, beyond loopback, without api_token_file: anyone who reaches it can call the mutating endpoints"),
+        );
+    }
+
+    // Monitors, hooks, alerts.
+    let mut monitor_names: HashMap<String, usize> = HashMap::new();
+    let mut monitors = Vec::new();
+    for (i, m) in raw.monitors.into_iter().enumerate() {
+        let mp = join_index("monitors", i);
+        if let Some(j) = monitor_names.insert(m.name.clone(), i) {
+            cx.value_error(
+                &join(&mp, "name"),
+                format!(
+                    "monitor name \"{}\" is already used by monitors[{j}]",
+                    m.name
+                ),
+            );
+        }
+        if m.timeout > m.interval {
+            cx.value_warning(
+                &join(&mp, "timeout"),
+                format!(
+                    "timeout {} is longer than the interval {}: a slow run delays the next one",
+                    duration::format(m.timeout),
+                    duration::format(m.interval)
+                ),
+            );
+        }
+        let command = resolve_command(cx, &base, m.command, &join(&mp, "command"));
+        monitors.push(super::MonitorSpec { command, ..m });
+    }
+    let mut hooks = raw.hooks;
+    for (name, slot) in [
+        ("isolate", &mut hooks.isolate),
+        ("takeover", &mut hooks.takeover),
+        ("fence", &mut hooks.fence),
+    ] {
+        if let Some(h) = slot.take() {
+            let command = resolve_command(cx, &base, h.command, &format!("hooks.{name}.command"));
+            *slot = Some(HookSpec { command, ..h });
+        }
+    }
+    let mut alerts = Vec::new();
+    let mut alert_names: HashMap<String, usize> = HashMap::new();
+    let net_names: Vec<&str> = raw.networks.iter().map(|n| n.name.as_str()).collect();
+    for (i, a) in raw.alerts.into_iter().enumerate() {
+        let ap = join_index("alerts", i);
+        if let Some(j) = alert_names.insert(a.name.clone(), i) {
+            cx.value_error(
+                &join(&ap, "name"),
+                format!("alert name \"{}\" is already used by alerts[{j}]", a.name),
+            );
+        }
+        for (k, s) in a.select.subjects.iter().enumerate() {
+            let known = node_ids.contains_key(s.as_str())
+                || net_ids.contains_key(s.as_str())
+                || s.split_once('.')
+                    .is_some_and(|(n, w)| node_ids.contains_key(n) && net_ids.contains_key(w));
+            if !known {
+                let all = node_names.iter().chain(net_names.iter()).copied();
+                let hint = nearest(s, all)
+                    .map(|x| format!("; did you mean \"{x}\"?"))
+                    .unwrap_or_default();
+                cx.value_error(
+                    &join_index(&join(&ap, "select.subjects"), k),
+                    format!(
+                        "unknown subject \"{s}\": name a node, a network or NODE.NETWORK{hint}"
+                    ),
+                );
+            }
+        }
+        let action = match a.action {
+            Some(AlertAction::Exec { command, timeout }) => Some(AlertAction::Exec {
+                command: resolve_command(cx, &base, command, &join(&ap, "exec.command")),
+                timeout,
+            }),
+            other => other,
+        };
+        if let Some(action) = action {
+            alerts.push(AlertRule {
+                name: a.name,
+                select: a.select,
+                after: a.after,
+                every: a.every,
+                upalert: a.upalert,
+                action,
+            });
+        }
+    }
+
+    // Disks: relative paths resolve against the config directory.
+    let disks: Vec<Option<String>> = raw
+        .nodes
+        .iter()
+        .map(|n| {
+            n.disk
+                .as_ref()
+                .map(|d| resolve_path(&base, d).to_string_lossy().into_owned())
+        })
+        .collect();
+
+    let state_dir = resolve_path(&base, raw.state_dir.as_deref().unwrap_or(DEFAULT_STATE_DIR));
+
+    // Assemble (only meaningful when no error was recorded).
+    let nodes: Vec<NodeSpec> = raw
+        .nodes
+        .iter()
+        .zip(nodes_out)
+        .zip(serial_out)
+        .zip(disks)
+        .map(|(((n, interfaces), serial), disk)| NodeSpec {
+            name: n.name.clone(),
+            priority: n.priority,
+            interfaces,
+            serial,
+            disk,
+        })
+        .collect();
+    Some(Config {
+        source: source.to_path_buf(),
+        topology: Topology {
+            cluster: raw.cluster?,
+            nodes,
+            networks: networks_out,
+            timing: raw.timing,
+            thresholds: raw.thresholds,
+        },
+        auth: AuthConfig {
+            key_id: raw.auth.key_id?,
+            key_file: key_path,
+            key: key?,
+        },
+        listen,
+        api_token,
+        state_dir,
+        monitors,
+        hooks,
+        alerts,
+        journal: raw.journal,
+        policy: raw.policy,
+        warnings: Vec::new(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::topology::Timing;
+
+    #[test]
+    fn fence_margin_is_two_detection_times_plus_slack() {
+        // Defaults: 2 × 100ms × 3 + 1s.
+        assert_eq!(
+            fence_margin(&Timing::default()),
+            Duration::from_millis(1600)
+        );
+        let t = Timing {
+            heartbeat_interval: Duration::from_millis(250),
+            detect_multiplier: 4,
+            ..Timing::default()
+        };
+        assert_eq!(fence_margin(&t), Duration::from_millis(3000));
+        // The defaults satisfy their own rule.
+        let d = Timing::default();
+        assert!(d.fence_deadline > d.self_fence_after + fence_margin(&d));
+    }
+
+    #[test]
+    fn serde_locations_are_moved_to_the_front() {
+        assert_eq!(
+            strip_location("bad thing at line 4 column 9, while parsing x"),
+            "bad thing, while parsing x"
+        );
+        assert_eq!(strip_location("bad thing at line 4 column 9"), "bad thing");
+        assert_eq!(strip_location("no place"), "no place");
+        assert_eq!(strip_location("at line x"), "at line x");
+    }
+
+    #[test]
+    fn hex_keys() {
+        assert_eq!(decode_hex("00ff 10"), Some(vec![0, 255, 16]));
+        assert_eq!(decode_hex("0"), None);
+        assert_eq!(decode_hex("zz"), None);
+        assert_eq!(decode_hex("é1"), None);
+    }
+}

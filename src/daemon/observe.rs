@@ -1,0 +1,177 @@
+//! The driver's single integration point with the operators' side (`crate::http`,
+//! `crate::journal`, `crate::alert`): metrics, JSON API server, incident journal and alert
+//! rules, all behind one [`Operators`] handle.
+//!
+//! Every call here is synchronous and non-blocking (H7's `Observer` copies under short locks;
+//! the journal and alert deliveries run behind bounded queues on their own threads/tasks), so
+//! the core's task never waits on an operator. If the operators' side cannot start (listen
+//! address taken, state directory unwritable) the daemon logs it and runs without it: probing
+//! and isolation matter more than the dashboards.
+//!
+//! Must not: decide anything, or hold core state.
+
+use crate::alert::{AlertPipeline, DeliveryLimits};
+use crate::config::Config;
+use crate::core::node::{Event, Node};
+use crate::core::observation::Observation;
+use crate::core::time::Instant;
+use crate::core::topology::{NodeId, Topology};
+use crate::core::wire::Path;
+use crate::daemon::hooks::HookReport;
+use crate::http::{self, Observer, Server};
+use crate::journal::record::{ActionRecord, WallMap};
+use crate::journal::{Journal, JournalHandle, Limits};
+use tokio::sync::oneshot;
+
+pub struct Operators {
+    obs: Observer,
+    server: Option<(Server, oneshot::Sender<()>)>,
+}
+
+impl Operators {
+    /// Opens the journal, builds metrics/API state and alerts, and binds the HTTP server.
+    pub async fn start(
+        cfg: &Config,
+        topo: &Topology,
+        me: NodeId,
+        now: Instant,
+    ) -> Option<Operators> {
+        let journal = match Journal::open(
+            &cfg.state_dir,
+            Limits {
+                max_bytes: cfg.journal.max_bytes,
+                keep_files: cfg.journal.keep_files,
+            },
+        ) {
+            Ok(j) => {
+                let torn = j.recovered().cloned();
+                match JournalHandle::spawn(j) {
+                    Ok(h) => Some((h, torn)),
+                    Err(e) => {
+                        tracing::error!(error = %e, "journal thread cannot start; running without a journal");
+                        None
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "journal cannot be opened; running without a journal");
+                None
+            }
+        };
+        let (journal, torn) = match journal {
+            Some((h, t)) => (Some(h), t),
+            None => (None, None),
+        };
+        let wall = WallMap::new(now, chrono::Utc::now());
+        let monitors: Vec<String> = cfg.monitors.iter().map(|m| m.name.clone()).collect();
+        let mut obs = match Observer::new(topo, me, &monitors, cfg.api_token.clone(), journal, wall)
+        {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::error!(error = %e, "metrics cannot be registered; running without metrics/API");
+                return None;
+            }
+        };
+        obs.start(torn);
+        if !cfg.alerts.is_empty() {
+            obs.set_alerts(AlertPipeline::new(
+                topo,
+                cfg.alerts.clone(),
+                DeliveryLimits::default(),
+                Some(obs.metrics.clone()),
+                wall,
+            ));
+        }
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let server = match http::serve(cfg.listen, obs.api.clone(), async move {
+            let _ = stop_rx.await;
+        })
+        .await
+        {
+            Ok(s) => {
+                tracing::info!(listen = %s.local_addr, "metrics and API listening");
+                Some((s, stop_tx))
+            }
+            Err(e) => {
+                tracing::error!(listen = %cfg.listen, error = %e, "metrics/API server cannot listen; continuing without it");
+                None
+            }
+        };
+        Some(Operators { obs, server })
+    }
+
+    pub fn observe(&self, o: &Observation) {
+        self.obs.observe(o);
+    }
+
+    pub fn received(&self, path: Path, body_token: &str) {
+        self.obs.received(path, body_token);
+    }
+
+    pub fn rejected(&self, reason: &str) {
+        self.obs.rejected(reason);
+    }
+
+    pub fn event(&mut self, ev: &Event) {
+        self.obs.event(ev);
+    }
+
+    pub fn hook_finished(&self, report: &HookReport, target: Option<String>) {
+        let last = report.attempts.last();
+        let a = ActionRecord {
+            action: report.request.hook.to_string(),
+            target,
+            ok: report.success,
+            exit_status: last.and_then(|r| r.exit_code),
+            duration_seconds: report
+                .attempts
+                .iter()
+                .map(|r| r.duration.as_secs_f64())
+                .sum(),
+            timed_out: last.is_some_and(|r| r.timed_out),
+            output_head: last.map(HookReport::output_head).unwrap_or_default(),
+        };
+        self.obs.action(Some(&report.request.incident), a);
+    }
+
+    /// About once a second: own and peer views, heartbeat path statistics, alert ticks.
+    pub fn tick(&mut self, now: Instant, node: &Node) {
+        let cv = node.cluster_view(now);
+        let topo = node.topology().clone();
+        let me = node.me();
+        for (&id, rep) in &cv.reports {
+            if id == me {
+                self.obs.own_view(&rep.view);
+            } else {
+                self.obs.peer_view(id, &rep.view, cv.age(id));
+            }
+        }
+        let ev = node.evidence();
+        for net in topo.network_ids() {
+            if topo.node(me).interface(net).is_none() {
+                continue;
+            }
+            for peer in topo.members(net).filter(|&p| p != me) {
+                let path = Path::Network(net);
+                if let Some(loss) = ev.loss_ratio(now, peer, path) {
+                    self.obs.link(peer, net, loss, ev.rtt(peer, path));
+                }
+            }
+        }
+        self.obs.tick(now);
+    }
+
+    pub fn reload(&mut self, cfg: &Config) {
+        if let Some(a) = self.obs.alerts_mut() {
+            a.set_rules(cfg.alerts.clone());
+        }
+    }
+
+    pub async fn stop(self) {
+        self.obs.flush_journal();
+        if let Some((server, stop)) = self.server {
+            let _ = stop.send(());
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), server.handle).await;
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! The daemon's status file: a JSON snapshot of what this node measures and decides, rewritten
+//! atomically (write + rename) once per second to `<state_dir>/status-<node>.json`.
+//!
+//! It is what the integration tests and a quick `cat` read; the full operator view is the HTTP
+//! API (`crate::http`). The file is bounded: one entry per configured network, reference,
+//! serial line, monitor and reject reason, and the last [`HOOK_HISTORY`] hook runs.
+//!
+//! Must not: be read back by the daemon (it is output only).
+
+use crate::core::observation::{DiskOutcome, EchoOutcome, MonitorOutcome, Observation, Probe};
+use crate::core::topology::{NetworkId, NodeId, Topology};
+use crate::core::wire::Path;
+use serde::Serialize;
+use std::collections::{BTreeMap, VecDeque};
+use std::net::IpAddr;
+
+/// Hook runs kept in the status file.
+pub const HOOK_HISTORY: usize = 16;
+
+/// Latest raw probe results, kept by the driver as observations pass by.
+#[derive(Debug, Default)]
+pub struct ProbeState {
+    pub carrier: BTreeMap<NetworkId, bool>,
+    pub references: BTreeMap<(NetworkId, IpAddr), (EchoOutcome, u64)>,
+    pub disk: Option<(DiskOutcome, u64)>,
+    pub serial_open: BTreeMap<NodeId, bool>,
+    pub monitors: BTreeMap<String, (MonitorOutcome, u64)>,
+}
+
+impl ProbeState {
+    pub fn record(&mut self, o: &Observation) {
+        match &o.probe {
+            Probe::Carrier { network, up } => {
+                self.carrier.insert(*network, *up);
+            }
+            Probe::Reference {
+                network,
+                target,
+                outcome,
+            } => {
+                let e = self
+                    .references
+                    .entry((*network, *target))
+                    .or_insert((outcome.clone(), 0));
+                e.0 = outcome.clone();
+                e.1 += 1;
+            }
+            Probe::Disk { outcome } => {
+                let n = self.disk.as_ref().map_or(0, |d| d.1) + 1;
+                self.disk = Some((outcome.clone(), n));
+            }
+            Probe::SerialPort { peer, open } => {
+                self.serial_open.insert(*peer, *open);
+            }
+            Probe::Monitor { name, outcome } => {
+                let e = self
+                    .monitors
+                    .entry(name.clone())
+                    .or_insert((outcome.clone(), 0));
+                e.0 = outcome.clone();
+                e.1 += 1;
+            }
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReferenceStatus {
+    /// `ok`, `timeout` or `error`.
+    pub state: String,
+    pub rtt_seconds: Option<f64>,
+    pub error: Option<String>,
+    pub probes: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NetworkStatus {
+    pub device: String,
+    pub carrier: Option<bool>,
+    pub references: BTreeMap<String, ReferenceStatus>,
+    /// Peers this node currently hears on the network (core view).
+    pub heard: Vec<String>,
+    /// Authenticated messages accepted on this network, per sender.
+    pub received: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SerialStatus {
+    pub device: String,
+    pub open: Option<bool>,
+    pub heard: Option<bool>,
+    pub received: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DiskStatus {
+    /// `ok`, `failed`, `hung` or `unknown` (no result yet).
+    pub state: String,
+    pub latency_seconds: Option<f64>,
+    pub hung_seconds: Option<f64>,
+    pub error: Option<String>,
+    pub probes: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MonitorStatus {
+    pub ok: bool,
+    pub summary: String,
+    pub timed_out: bool,
+    pub duration_seconds: f64,
+    pub runs: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct HookRun {
+    pub hook: String,
+    pub incident: String,
+    pub success: bool,
+    pub attempts: usize,
+    pub exit_code: Option<i32>,
+    pub timed_out: bool,
+    pub output: String,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct ReloadStatus {
+    pub applied: u64,
+    pub refused: u64,
+    pub last: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StatusFile {
+    pub node: String,
+    pub pid: u32,
+    pub incarnation: u64,
+    pub uptime_seconds: f64,
+    pub role: String,
+    pub verdict: String,
+    pub subjects: Vec<String>,
+    pub incident: Option<String>,
+    pub heartbeat_interval_seconds: f64,
+    pub networks: BTreeMap<String, NetworkStatus>,
+    pub serial: BTreeMap<String, SerialStatus>,
+    pub disk: Option<DiskStatus>,
+    pub monitors: BTreeMap<String, MonitorStatus>,
+    pub rejected: BTreeMap<String, u64>,
+    pub transport: BTreeMap<String, u64>,
+    pub hooks: VecDeque<HookRun>,
+    pub reloads: ReloadStatus,
+}
+
+pub fn reference_status(o: &EchoOutcome, probes: u64) -> ReferenceStatus {
+    match o {
+        EchoOutcome::Reply { rtt } => ReferenceStatus {
+            state: "ok".into(),
+            rtt_seconds: Some(rtt.as_secs_f64()),
+            error: None,
+            probes,
+        },
+        EchoOutcome::Timeout => ReferenceStatus {
+            state: "timeout".into(),
+            rtt_seconds: None,
+            error: None,
+            probes,
+        },
+        EchoOutcome::Error(e) => ReferenceStatus {
+            state: "error".into(),
+            rtt_seconds: None,
+            error: Some(e.clone()),
+            probes,
+        },
+    }
+}
+
+pub fn disk_status(d: Option<&(DiskOutcome, u64)>) -> DiskStatus {
+    match d {
+        None => DiskStatus {
+            state: "unknown".into(),
+            latency_seconds: None,
+            hung_seconds: None,
+            error: None,
+            probes: 0,
+        },
+        Some((DiskOutcome::Ok { latency }, n)) => DiskStatus {
+            state: "ok".into(),
+            latency_seconds: Some(latency.as_secs_f64()),
+            hung_seconds: None,
+            error: None,
+            probes: *n,
+        },
+        Some((DiskOutcome::Failed { error }, n)) => DiskStatus {
+            state: "failed".into(),
+            latency_seconds: None,
+            hung_seconds: None,
+            error: Some(error.clone()),
+            probes: *n,
+        },
+        Some((DiskOutcome::Hung { for_time }, n)) => DiskStatus {
+            state: "hung".into(),
+            latency_seconds: None,
+            hung_seconds: Some(for_time.as_secs_f64()),
+            error: None,
+            probes: *n,
+        },
+    }
+}
+
+/// Accepted-message counts keyed by (path, sender) → per network name / serial peer.
+pub fn received_on(
+    t: &Topology,
+    counts: &BTreeMap<(Path, NodeId), u64>,
+    path: Path,
+) -> BTreeMap<String, u64> {
+    counts
+        .iter()
+        .filter(|((p, _), _)| *p == path)
+        .map(|((_, n), c)| {
+            (
+                t.nodes
+                    .get(n.index())
+                    .map_or("?".to_string(), |s| s.name.clone()),
+                *c,
+            )
+        })
+        .collect()
+}
+
+/// Writes `value` to `path` atomically (temporary file + rename).
+pub fn write_atomic(path: &std::path::Path, value: &StatusFile) -> std::io::Result<()> {
+    let text = serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?;
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
+}

@@ -1,0 +1,282 @@
+//! The lab benchmark (`benches/lab.rs`): detection and isolation times on real daemons, and
+//! a soak under 5 % loss.
+//!
+//! For each fault kind, `injections` times: inject, poll every node's API every
+//! [`drill::POLL`] until the expected verdict, heal, wait for health. Prints p50/p95/max of
+//! fault → correct verdict per node and of fault → agreed verdict / agreed isolation, next to
+//! the targets of issue 6. Soak: `soak` of 5 % random loss on every NIC; every verdict other
+//! than healthy/degraded is reported (target: none).
+//!
+//! Must not: assert (figures are printed; tests assert behaviour).
+
+use crate::lab::cluster::Cluster;
+use crate::lab::drill::{self, fmt_duration, DrillOptions, MatrixRow};
+use crate::lab::error::Result;
+use crate::lab::fault::LabFault;
+use crate::lab::interrupt;
+use crate::lab::layout::LabSpec;
+use crate::lab::observe;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Debug)]
+pub struct BenchOptions {
+    pub injections: usize,
+    /// Fault kinds to measure (names of [`KINDS`]); empty = all.
+    pub kinds: Vec<String>,
+    pub soak: Duration,
+    pub exe: PathBuf,
+    pub root: PathBuf,
+}
+
+/// Fault kinds: (name, DESIGN §8 row, target for fault → verdict, target for isolation).
+pub const KINDS: [(&str, u8, Option<u64>, Option<u64>); 9] = [
+    ("nic-down", 4, Some(100), None),
+    ("nic-silent", 5, Some(500), None),
+    ("hub-down", 6, Some(500), None),
+    ("upstream", 7, Some(1000), None),
+    ("node-kill", 2, Some(500), None),
+    ("node-freeze", 3, Some(500), None),
+    ("serial-cut", 8, None, None),
+    ("cut-off", 9, None, Some(1000)),
+    ("disk-fail", 10, None, None),
+];
+
+fn percentile(sorted: &[Duration], p: f64) -> Option<Duration> {
+    if sorted.is_empty() {
+        return None;
+    }
+    // Nearest-rank percentile.
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
+    sorted.get(rank.min(sorted.len()) - 1).copied()
+}
+
+fn stats(mut v: Vec<Duration>) -> (String, String, String) {
+    v.sort();
+    (
+        fmt_duration(percentile(&v, 50.0)),
+        fmt_duration(percentile(&v, 95.0)),
+        fmt_duration(v.last().copied()),
+    )
+}
+
+pub fn run(opts: &BenchOptions, out: &mut dyn Write) -> Result<()> {
+    interrupt::install();
+    let stop = || interrupt::interrupted();
+    let spec = LabSpec::two_node("bench").unique();
+    let mut cluster = Cluster::build(&spec, &opts.root)?;
+    cluster.start_daemons(&opts.exe)?;
+    drill::wait_healthy(&cluster, Duration::from_secs(30), &stop)?;
+    let _ = writeln!(out, "hadiag lab bench: 2 nodes, networks A+B, serial; heartbeat 100 ms × 3; {} injections per kind; poll {:?}", opts.injections, drill::POLL);
+    let matrix: BTreeMap<u8, MatrixRow> = drill::design_matrix(Duration::ZERO)
+        .into_iter()
+        .map(|r| (r.number, r))
+        .collect();
+    let dopts = DrillOptions::default();
+    let _ = writeln!(
+        out,
+        "{:<12} {:<14} {:>4} {:>9} {:>9} {:>9} {:>7} {:>8}",
+        "fault", "measure", "n", "p50", "p95", "max", "misses", "target"
+    );
+    let mut coarse = false;
+    for (name, row_no, target, iso_target) in KINDS {
+        if !opts.kinds.is_empty() && !opts.kinds.iter().any(|k| k == name) {
+            continue;
+        }
+        let Some(row) = matrix.get(&row_no) else {
+            continue;
+        };
+        let mut detect: BTreeMap<String, Vec<Duration>> = BTreeMap::new();
+        let mut agreed = Vec::new();
+        let mut agreed_log = Vec::new();
+        let mut isolated = Vec::new();
+        let mut misses = 0usize;
+        let mut log_timed = 0usize;
+        for _ in 0..opts.injections {
+            if stop() {
+                break;
+            }
+            let r = drill::run_row(&mut cluster, row, &dopts, &stop)?;
+            coarse |= r.coarse && log_timed == 0;
+            // Prefer the daemons' own log timestamps (µs) over polling (20 ms, or 1 s from
+            // status files); fall back per measurement.
+            for (n, d) in &r.detect {
+                let precise = r.detect_log.get(n).copied().flatten();
+                match (d, precise) {
+                    (Some(_), Some(p)) => {
+                        log_timed += 1;
+                        detect.entry(n.clone()).or_default().push(p)
+                    }
+                    (Some(d), None) => detect.entry(n.clone()).or_default().push(*d),
+                    (None, _) => misses += 1,
+                }
+            }
+            agreed.extend(r.agreement);
+            // Agreement from the logs: the last reporter's own verdict time.
+            if !r.detect_log.is_empty() && r.detect_log.values().all(Option::is_some) {
+                agreed_log.extend(r.detect_log.values().flatten().max().copied());
+            }
+            isolated.extend(
+                r.isolation_log
+                    .filter(|_| r.isolation.is_some())
+                    .or(r.isolation),
+            );
+            if !r.ok() {
+                let _ = writeln!(out, "  ({name}: {})", r.problems.join("; "));
+            }
+        }
+        let tgt = |t: Option<u64>| t.map_or("-".to_string(), |t| format!("≤{t} ms"));
+        for (node, v) in detect {
+            let (p50, p95, max) = stats(v.clone());
+            let _ = writeln!(
+                out,
+                "{:<12} {:<14} {:>4} {:>9} {:>9} {:>9} {:>7} {:>8}",
+                name,
+                format!("verdict {node}"),
+                v.len(),
+                p50,
+                p95,
+                max,
+                misses,
+                tgt(target)
+            );
+        }
+        if !agreed_log.is_empty() {
+            let (p50, p95, max) = stats(agreed_log.clone());
+            let _ = writeln!(
+                out,
+                "{:<12} {:<14} {:>4} {:>9} {:>9} {:>9} {:>7} {:>8}",
+                name,
+                "agreed (log)",
+                agreed_log.len(),
+                p50,
+                p95,
+                max,
+                "",
+                "-"
+            );
+        }
+        let (p50, p95, max) = stats(agreed.clone());
+        let _ = writeln!(
+            out,
+            "{:<12} {:<14} {:>4} {:>9} {:>9} {:>9} {:>7} {:>8}",
+            name,
+            "agreed (poll)",
+            agreed.len(),
+            p50,
+            p95,
+            max,
+            "",
+            "-"
+        );
+        if !isolated.is_empty() {
+            let (p50, p95, max) = stats(isolated.clone());
+            let _ = writeln!(
+                out,
+                "{:<12} {:<14} {:>4} {:>9} {:>9} {:>9} {:>7} {:>8}",
+                name,
+                "isolation",
+                isolated.len(),
+                p50,
+                p95,
+                max,
+                "",
+                tgt(iso_target)
+            );
+        }
+        let _ = out.flush();
+    }
+    let _ = writeln!(out, "verdict/isolation times: from the daemons' log timestamps (µs) where present, else polled; \"agreed (log)\" = the last reporter's logged verdict; \"agreed (poll)\" = all reporters polled on the same verdict and incident.");
+    if coarse {
+        let _ = writeln!(out, "note: some verdicts came from the daemons' status files (rewritten once a second), not the JSON API: polled figures have ~1 s resolution.");
+    }
+    if opts.soak > Duration::ZERO && !stop() {
+        soak(&mut cluster, opts.soak, out, &stop)?;
+    }
+    let problems = cluster.teardown();
+    if !problems.is_empty() {
+        let _ = writeln!(out, "teardown problems: {problems:?}");
+    }
+    Ok(())
+}
+
+fn soak(
+    cluster: &mut Cluster,
+    length: Duration,
+    out: &mut dyn Write,
+    stop: &dyn Fn() -> bool,
+) -> Result<()> {
+    let fault = LabFault::Loss { percent: 5 };
+    cluster.inject(&fault)?;
+    let start = Instant::now();
+    let mut reads = 0u64;
+    let mut kinds: BTreeMap<String, u64> = BTreeMap::new();
+    let mut bad: Vec<String> = Vec::new();
+    while start.elapsed() < length && !stop() {
+        for (node, v) in observe::all_verdicts(cluster.layout()) {
+            reads += 1;
+            match v {
+                Ok(v) => {
+                    *kinds.entry(v.kind.clone()).or_default() += 1;
+                    let unexpected =
+                        !matches!(v.kind.as_str(), "healthy" | "degraded") || v.isolated;
+                    // Bounded report: the first 50 are enough to see what went wrong.
+                    if unexpected && bad.len() < 50 {
+                        bad.push(format!(
+                            "{:>7.1} s {node}: {}",
+                            start.elapsed().as_secs_f64(),
+                            v.short()
+                        ));
+                    }
+                }
+                Err(e) => {
+                    if bad.len() < 50 {
+                        bad.push(format!(
+                            "{:>7.1} s {node}: API: {e}",
+                            start.elapsed().as_secs_f64()
+                        ));
+                    }
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    cluster.heal(&fault)?;
+    let _ = writeln!(
+        out,
+        "\nsoak: {:.0} s of 5 % loss on every NIC, {reads} verdict reads: {kinds:?}",
+        start.elapsed().as_secs_f64()
+    );
+    if bad.is_empty() {
+        let _ = writeln!(
+            out,
+            "soak: no verdict other than healthy/degraded (target: none) ✓"
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "soak: {} verdicts other than healthy/degraded:",
+            bad.len()
+        );
+        for b in bad {
+            let _ = writeln!(out, "  {b}");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let v: Vec<Duration> = (1..=20).map(Duration::from_millis).collect();
+        assert_eq!(percentile(&v, 50.0), Some(Duration::from_millis(10)));
+        assert_eq!(percentile(&v, 95.0), Some(Duration::from_millis(19)));
+        assert_eq!(percentile(&v, 100.0), Some(Duration::from_millis(20)));
+        assert_eq!(percentile(&[], 50.0), None);
+    }
+}

@@ -1,0 +1,147 @@
+//! ICMP probe: echo requests to every reference target of a network, sent from a socket bound
+//! to that network's NIC (`SO_BINDTODEVICE`), so "I reach R_A" means "through my NIC on A" and a
+//! dead NIC cannot be masked by a route through another one.
+//!
+//! One task per reference target, each with its own surge-ping client (ICMP socket), interval
+//! and timeout, so a slow target never delays another. (One client per task, not per network:
+//! surge-ping 0.8 marks a client's reply map destroyed when *any* clone of it is dropped.)
+//! surge-ping tries an unprivileged ICMP datagram socket first (needs `net.ipv4.ping_group_range`), then a raw one
+//! (needs CAP_NET_RAW); binding to a device needs CAP_NET_RAW/CAP_NET_ADMIN on older kernels.
+//!
+//! Must not: judge (the core counts failures against `reference_failures`).
+
+use crate::core::observation::{EchoOutcome, Observation, Probe};
+use crate::core::topology::NetworkId;
+use crate::daemon::clock::Clock;
+use std::net::IpAddr;
+use std::time::Duration;
+use surge_ping::{Client, Config, PingIdentifier, PingSequence, ICMP};
+use tokio::sync::mpsc;
+
+/// Echo payload: small, recognisable in tcpdump.
+const PAYLOAD: &[u8] = b"hadiag-reference-probe";
+
+/// Opens the ICMP socket for `device` and address family of `v6`.
+pub fn client(device: &str, v6: bool) -> std::io::Result<Client> {
+    let cfg = Config::builder()
+        .interface(device)
+        .kind(if v6 { ICMP::V6 } else { ICMP::V4 })
+        .build();
+    Client::new(&cfg)
+}
+
+/// Pings `target` through `client` every `interval`, each echo waiting at most `timeout`.
+///
+/// If the socket cannot be opened (no CAP_NET_RAW, device missing) every interval reports
+/// `EchoOutcome::Error` — the core must see "not reached", not "unknown" — and the socket is
+/// retried.
+#[allow(clippy::too_many_arguments)] // one call site; each argument is a distinct resource
+pub async fn reference_task(
+    network: NetworkId,
+    device: String,
+    target: IpAddr,
+    ident: u16,
+    interval: Duration,
+    timeout: Duration,
+    clock: Clock,
+    tx: mpsc::Sender<Observation>,
+) {
+    let mut tick = tokio::time::interval(interval.max(Duration::from_millis(10)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut seq: u16 = 0;
+    let mut last_ok: Option<bool> = None;
+    // The client must outlive its pinger (see the module doc); both live in this task.
+    let mut state: Option<(Client, surge_ping::Pinger)> = None;
+    loop {
+        tick.tick().await;
+        seq = seq.wrapping_add(1);
+        if state.is_none() {
+            match client(&device, target.is_ipv6()) {
+                Ok(c) => {
+                    let mut p = c.pinger(target, PingIdentifier(ident)).await;
+                    p.timeout(timeout);
+                    state = Some((c, p));
+                }
+                Err(e) => {
+                    if last_ok != Some(false) {
+                        tracing::error!(network = network.0, %device, %target, error = %e, "ICMP socket cannot be opened (needs CAP_NET_RAW)");
+                        last_ok = Some(false);
+                    }
+                    let obs = Observation {
+                        at: clock.now(),
+                        probe: Probe::Reference {
+                            network,
+                            target,
+                            outcome: EchoOutcome::Error(format!("ICMP socket on {device}: {e}")),
+                        },
+                    };
+                    if tx.send(obs).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+            }
+        }
+        let Some((_client, pinger)) = state.as_mut() else {
+            continue;
+        };
+        let outcome = match pinger.ping(PingSequence(seq), PAYLOAD).await {
+            Ok((_packet, rtt)) => EchoOutcome::Reply { rtt },
+            Err(surge_ping::SurgeError::Timeout { .. }) => EchoOutcome::Timeout,
+            Err(e) => {
+                // Reopen next time: the device may have been recreated (new ifindex).
+                state = None;
+                EchoOutcome::Error(e.to_string())
+            }
+        };
+        let ok = matches!(outcome, EchoOutcome::Reply { .. });
+        if last_ok != Some(ok) {
+            tracing::info!(network = network.0, %device, %target, ?outcome, "reference reachability changed");
+            last_ok = Some(ok);
+        }
+        let obs = Observation {
+            at: clock.now(),
+            probe: Probe::Reference {
+                network,
+                target,
+                outcome,
+            },
+        };
+        if tx.send(obs).await.is_err() {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn loopback_reference_replies() {
+        // Needs CAP_NET_RAW or ping_group_range; tests run as root.
+        let (tx, mut rx) = mpsc::channel(4);
+        let t = tokio::spawn(reference_task(
+            NetworkId(0),
+            "lo".into(),
+            "127.0.0.1".parse().unwrap(),
+            4242,
+            Duration::from_millis(50),
+            Duration::from_millis(500),
+            Clock::new(),
+            tx,
+        ));
+        let obs = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("an observation")
+            .unwrap();
+        t.abort();
+        match obs.probe {
+            Probe::Reference {
+                outcome: EchoOutcome::Reply { .. },
+                ..
+            } => {}
+            other => panic!("expected a reply, got {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,544 @@
+//! Real `hadiag run` daemons in network namespaces (DESIGN §7 rules): two nodes n1, n2 on two
+//! networks A (198.51.100.0/24) and B (203.0.113.0/24), each network a bridge in its own hub
+//! namespace with a router namespace holding the reference (.254), and a socat pty pair as the
+//! serial line. No namespace has a default route or a link to the host namespace; everything is
+//! torn down by the guards of `hadiag::lab` (namespaces, socat, daemons), also on failure.
+//!
+//! The daemons are observed through their status files (`<state_dir>/status-<node>.json`,
+//! rewritten every second) and their logs. Needs root (namespaces, raw ICMP).
+
+use hadiag::lab::{ChildGuard, Netns, SerialLine};
+use serde_json::Value;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+struct Opts {
+    heartbeat: &'static str,
+    port: u16,
+    n2_disk_fifo: bool,
+    monitor: Option<String>,
+    /// Network B carries raw-Ethernet heartbeats (EtherType 0x88B5) instead of UDP.
+    b_ethernet: bool,
+}
+
+impl Default for Opts {
+    fn default() -> Self {
+        Opts {
+            heartbeat: "100ms",
+            port: 7946,
+            n2_disk_fifo: false,
+            monitor: None,
+            b_ethernet: false,
+        }
+    }
+}
+
+/// Field order matters for Drop: daemons die before the serial line and the namespaces go.
+struct Lab {
+    daemons: Vec<(String, ChildGuard)>,
+    serial: Option<SerialLine>,
+    ns: Vec<(String, Netns)>,
+    dir: tempfile::TempDir,
+}
+
+fn require_root() {
+    // SAFETY: geteuid has no preconditions.
+    assert_eq!(
+        unsafe { libc::geteuid() },
+        0,
+        "these tests need root (network namespaces, raw ICMP)"
+    );
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+impl Lab {
+    fn ns(&self, role: &str) -> &Netns {
+        &self.ns.iter().find(|(r, _)| r == role).unwrap().1
+    }
+
+    fn build() -> Lab {
+        require_root();
+        let prefix = hadiag::lab::netns::unique_prefix();
+        let mut ns = Vec::new();
+        for role in ["n1", "n2", "hA", "hB", "rA", "rB"] {
+            ns.push((
+                role.to_string(),
+                Netns::with_role(&prefix, role).expect("namespace"),
+            ));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mut lab = Lab {
+            daemons: Vec::new(),
+            serial: None,
+            ns,
+            dir,
+        };
+        for (net, hub, router, subnet) in [
+            ("A", "hA", "rA", "198.51.100"),
+            ("B", "hB", "rB", "203.0.113"),
+        ] {
+            lab.ns(hub).bridge("br0").unwrap();
+            for (i, n) in ["n1", "n2"].iter().enumerate() {
+                let dev = if net == "A" { "eth1" } else { "eth2" };
+                let port = format!("{n}{}", net.to_lowercase());
+                lab.ns(n).veth(dev, lab.ns(hub), &port).unwrap();
+                lab.ns(hub).enslave(&port, "br0").unwrap();
+                lab.ns(n)
+                    .add_address(dev, ip(&format!("{subnet}.{}", i + 1)), 24)
+                    .unwrap();
+            }
+            lab.ns(router).veth("eth0", lab.ns(hub), "router").unwrap();
+            lab.ns(hub).enslave("router", "br0").unwrap();
+            lab.ns(router)
+                .add_address("eth0", ip(&format!("{subnet}.254")), 24)
+                .unwrap();
+        }
+        for (_, n) in &lab.ns {
+            assert!(
+                !n.has_default_route().unwrap(),
+                "lab namespaces must not route anywhere"
+            );
+        }
+        assert!(lab
+            .ns("n1")
+            .ping_until(ip("198.51.100.254"), Duration::from_secs(5))
+            .unwrap());
+        assert!(lab
+            .ns("n2")
+            .ping_until(ip("203.0.113.254"), Duration::from_secs(5))
+            .unwrap());
+        lab.serial = Some(SerialLine::temp().expect("socat pty pair"));
+        std::fs::write(lab.path("disk1.img"), vec![0u8; 16384]).unwrap();
+        std::fs::write(lab.path("disk2.img"), vec![0u8; 16384]).unwrap();
+        lab
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn config(&self, o: &Opts) -> PathBuf {
+        let serial = self.serial.as_ref().unwrap();
+        let disk2 = if o.n2_disk_fifo {
+            self.path("disk2.fifo")
+        } else {
+            self.path("disk2.img")
+        };
+        let monitors = match &o.monitor {
+            Some(m) => format!("monitors:\n{m}\n"),
+            None => String::new(),
+        };
+        let text = format!(
+            r#"cluster: netns
+auth: {{ key_id: k1, key: 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff }}
+state_dir: {state}
+listen: 127.0.0.1:0
+networks:
+  A: {{ references: [198.51.100.254], transport: udp, port: {port} }}
+  B: {{ references: [203.0.113.254], transport: {btransport}, port: {port} }}
+nodes:
+  n1:
+    priority: 100
+    interfaces:
+      A: {{ device: eth1, address: 198.51.100.1 }}
+      B: {{ device: eth2, address: 203.0.113.1 }}
+    serial: [ {{ device: {sa}, baud: 115200, peer: n2 }} ]
+    disk: {disk1}
+  n2:
+    priority: 90
+    interfaces:
+      A: {{ device: eth1, address: 198.51.100.2 }}
+      B: {{ device: eth2, address: 203.0.113.2 }}
+    serial: [ {{ device: {sb}, baud: 115200, peer: n1 }} ]
+    disk: {disk2}
+timing:
+  heartbeat_interval: {hb}
+  detect_multiplier: 3
+  reference_interval: 100ms
+  reference_timeout: 300ms
+  disk_interval: 200ms
+  disk_timeout: 500ms
+  self_fence_after: 3s
+  fence_deadline: 8s
+{monitors}hooks:
+  isolate: {{ command: [/bin/sh, -c, "echo isolate $HADIAG_NODE >> {hooklog}"], timeout: 5s }}
+  takeover: {{ command: [/bin/sh, -c, "echo takeover $HADIAG_NODE $HADIAG_PEER >> {hooklog}"], timeout: 5s }}
+"#,
+            state = self.path("state").display(),
+            port = o.port,
+            sa = serial.path_a().display(),
+            sb = serial.path_b().display(),
+            disk1 = self.path("disk1.img").display(),
+            disk2 = disk2.display(),
+            hb = o.heartbeat,
+            btransport = if o.b_ethernet { "ethernet" } else { "udp" },
+            hooklog = self.path("hooks.log").display(),
+        );
+        let p = self.path("cluster.yaml");
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn start(&mut self, o: &Opts) {
+        let cfg = self.config(o);
+        for n in ["n1", "n2"] {
+            let mut cmd = self.ns(n).command(
+                env!("CARGO_BIN_EXE_hadiag"),
+                &["run", "--config", cfg.to_str().unwrap(), "--node", n],
+            );
+            cmd.env("RUST_LOG", "info").env("NO_COLOR", "1");
+            let log = self.path(&format!("{n}.log"));
+            let g =
+                ChildGuard::spawn(cmd, &format!("hadiag {n}"), Some(&log)).expect("start daemon");
+            self.daemons.push((n.to_string(), g));
+        }
+    }
+
+    fn daemon(&mut self, n: &str) -> &mut ChildGuard {
+        &mut self.daemons.iter_mut().find(|(k, _)| k == n).unwrap().1
+    }
+
+    fn log(&self, n: &str) -> String {
+        std::fs::read_to_string(self.path(&format!("{n}.log"))).unwrap_or_default()
+    }
+
+    fn status(&self, n: &str) -> Option<Value> {
+        let text = std::fs::read_to_string(self.path(&format!("state/status-{n}.json"))).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    /// Polls node `n`'s status until `pred` holds; panics with the last status and log.
+    fn wait_for(&self, n: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let start = Instant::now();
+        loop {
+            if let Some(s) = self.status(n) {
+                if pred(&s) {
+                    return s;
+                }
+            }
+            if start.elapsed() > WAIT {
+                panic!(
+                    "{n}: timed out waiting for {what}\nstatus: {}\nlog tail:\n{}",
+                    self.status(n).map(|s| s.to_string()).unwrap_or_default(),
+                    tail(&self.log(n), 40)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn wait_healthy(&self) {
+        for n in ["n1", "n2"] {
+            self.wait_for(n, "healthy with both NICs and serial heard", |s| {
+                s["verdict"] == "healthy"
+                    && heard(s, "A")
+                    && heard(s, "B")
+                    && s["serial"]
+                        .as_object()
+                        .is_some_and(|m| m.values().all(|v| v["heard"] == true))
+            });
+        }
+    }
+}
+
+fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+fn heard(s: &Value, net: &str) -> bool {
+    s["networks"][net]["heard"]
+        .as_array()
+        .is_some_and(|a| !a.is_empty())
+}
+
+fn received(s: &Value, net: &str, from: &str) -> u64 {
+    s["networks"][net]["received"][from].as_u64().unwrap_or(0)
+}
+
+fn reference_state(s: &Value, net: &str) -> String {
+    s["networks"][net]["references"]
+        .as_object()
+        .and_then(|m| m.values().next())
+        .and_then(|r| r["state"].as_str())
+        .unwrap_or("none")
+        .to_string()
+}
+
+fn process_gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z')),
+    }
+}
+
+#[test]
+fn heartbeats_on_both_nics_icmp_bound_per_nic_and_clean_shutdown() {
+    let mut lab = Lab::build();
+    lab.start(&Opts::default());
+    lab.wait_healthy();
+    let s1 = lab.status("n1").unwrap();
+    for net in ["A", "B"] {
+        assert!(received(&s1, net, "n2") > 0, "n1 hears n2 on {net}: {s1}");
+        assert_eq!(
+            reference_state(&s1, net),
+            "ok",
+            "n1 reaches the router of {net}"
+        );
+        assert_eq!(s1["networks"][net]["carrier"], true);
+    }
+    assert!(
+        s1["serial"]["n2"]["received"].as_u64().unwrap() > 0,
+        "serial messages flow"
+    );
+    assert_eq!(s1["disk"]["state"], "ok");
+    assert!(
+        s1["rejected"].as_object().unwrap().is_empty(),
+        "no rejects in a clean lab: {s1}"
+    );
+
+    // n2's NIC on A goes down: only n2's reference on A fails (ICMP is bound per NIC — with a
+    // route through B it would still answer), B keeps working.
+    lab.ns("n2").set_link("eth1", false).unwrap();
+    let s2 = lab.wait_for("n2", "reference A failing after eth1 down", |s| {
+        reference_state(s, "A") != "ok" && s["networks"]["A"]["carrier"] == false
+    });
+    assert_eq!(
+        reference_state(&s2, "B"),
+        "ok",
+        "reference on B unaffected: {s2}"
+    );
+    let s1 = lab.wait_for("n1", "n2 silent on A only", |s| {
+        !heard(s, "A") && heard(s, "B")
+    });
+    assert_eq!(
+        reference_state(&s1, "A"),
+        "ok",
+        "n1 still reaches A's router: {s1}"
+    );
+    for n in ["n1", "n2"] {
+        lab.wait_for(n, "verdict attachment n2.A", |s| {
+            s["verdict"] == "attachment_failed" && s["subjects"][0] == "attachment n2.A"
+        });
+    }
+    lab.ns("n2").set_link("eth1", true).unwrap();
+    lab.wait_healthy();
+
+    // SIGTERM: clean shutdown, sockets closed, exit.
+    assert!(lab.daemon("n1").signal(libc::SIGTERM));
+    let start = Instant::now();
+    while lab.daemon("n1").is_running() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "n1 did not exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let log = lab.log("n1");
+    assert!(
+        log.contains("SIGTERM: shutting down") && log.contains("stopped; sockets closed"),
+        "{}",
+        tail(&log, 20)
+    );
+    // n2 hears nobody anymore on any path but still runs.
+    lab.wait_for("n2", "n1 silent everywhere", |s| {
+        !heard(s, "A") && !heard(s, "B")
+    });
+    assert!(lab.daemon("n2").is_running());
+}
+
+#[test]
+fn serial_flows_a_cut_is_detected_and_a_hang_up_reported() {
+    let mut lab = Lab::build();
+    lab.start(&Opts::default());
+    lab.wait_healthy();
+    let before = lab.status("n2").unwrap()["serial"]["n1"]["received"]
+        .as_u64()
+        .unwrap();
+    assert!(before > 0);
+    // Cut: socat frozen, both ptys stay open, nothing crosses.
+    assert!(lab.serial.as_mut().unwrap().cut());
+    for n in ["n1", "n2"] {
+        let s = lab.wait_for(n, "serial line silent and diagnosed", |s| {
+            s["verdict"] == "serial_failed"
+                && s["serial"]
+                    .as_object()
+                    .unwrap()
+                    .values()
+                    .all(|v| v["heard"] == false)
+        });
+        assert_eq!(s["subjects"][0], "serial n1–n2");
+        assert!(heard(&s, "A") && heard(&s, "B"), "networks unaffected: {s}");
+    }
+    assert!(lab.serial.as_mut().unwrap().restore());
+    lab.wait_healthy();
+    // Hang-up: socat dies, the ptys vanish; the daemons see the port close and keep retrying.
+    drop(lab.serial.take());
+    for n in ["n1", "n2"] {
+        lab.wait_for(n, "serial port reported closed", |s| {
+            s["serial"]
+                .as_object()
+                .unwrap()
+                .values()
+                .all(|v| v["open"] == false)
+        });
+        assert!(
+            lab.log(n).contains("serial line hung up"),
+            "{}",
+            tail(&lab.log(n), 20)
+        );
+    }
+}
+
+#[test]
+fn hung_disk_is_reported_while_heartbeats_flow_and_a_slow_monitor_is_killed() {
+    let mut lab = Lab::build();
+    let fifo = lab.path("disk2.fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: valid C string. A FIFO without a writer: open(2) for reading never returns.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let pids = lab.path("monitor.pids");
+    let monitor = format!(
+        "  - {{ name: slow, command: [/bin/sh, -c, \"sleep 60 & echo $$ $! >> {}; wait\"], interval: 1s, timeout: 400ms }}",
+        pids.display()
+    );
+    lab.start(&Opts {
+        n2_disk_fifo: true,
+        monitor: Some(monitor),
+        ..Opts::default()
+    });
+
+    let s = lab.wait_for("n2", "disk hung for over a second", |s| {
+        s["disk"]["state"] == "hung" && s["disk"]["hung_seconds"].as_f64().unwrap_or(0.0) > 1.0
+    });
+    let at_hang = received(&s, "A", "n1");
+    // Heartbeats keep flowing both ways while the read is stuck.
+    lab.wait_for("n2", "heartbeats still arriving", |s| {
+        received(s, "A", "n1") >= at_hang + 10
+            && s["disk"]["state"] == "hung"
+            && heard(s, "A")
+            && heard(s, "B")
+    });
+    let s1 = lab.wait_for("n1", "n1 diagnoses n2's disk", |s| {
+        s["verdict"] == "disk_failed"
+    });
+    assert_eq!(s1["subjects"][0], "disk of n2");
+    assert!(heard(&s1, "A") && heard(&s1, "B"));
+
+    // The monitor sleeps past its 400 ms timeout: reported timed out, its process group killed.
+    let s = lab.wait_for("n1", "monitor timed out twice", |s| {
+        s["monitors"]["slow"]["timed_out"] == true
+            && s["monitors"]["slow"]["runs"].as_u64().unwrap_or(0) >= 2
+    });
+    assert_eq!(s["monitors"]["slow"]["ok"], false);
+    let text = std::fs::read_to_string(&pids).unwrap();
+    let first: Vec<u32> = text
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect();
+    assert_eq!(first.len(), 2, "shell and its background sleep: {text}");
+    for pid in first {
+        assert!(
+            process_gone(pid),
+            "monitor process {pid} survived its timeout"
+        );
+    }
+}
+
+#[test]
+fn sighup_applies_a_new_interval_and_refuses_a_topology_change() {
+    let mut lab = Lab::build();
+    lab.start(&Opts::default());
+    lab.wait_healthy();
+    let rate = |lab: &Lab| {
+        let a = received(&lab.status("n2").unwrap(), "B", "n1");
+        std::thread::sleep(Duration::from_secs(3));
+        let b = received(&lab.status("n2").unwrap(), "B", "n1");
+        (b - a) as f64 / 3.0
+    };
+    let fast = rate(&lab);
+    assert!(fast > 6.0, "about 10 heartbeats/s at 100 ms, got {fast}");
+
+    lab.config(&Opts {
+        heartbeat: "500ms",
+        ..Opts::default()
+    });
+    for n in ["n1", "n2"] {
+        assert!(lab.daemon(n).signal(libc::SIGHUP));
+    }
+    for n in ["n1", "n2"] {
+        let s = lab.wait_for(n, "new interval applied", |s| {
+            s["heartbeat_interval_seconds"].as_f64() == Some(0.5)
+        });
+        assert_eq!(s["reloads"]["applied"], 1);
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let slow = rate(&lab);
+    assert!(slow < 3.5, "about 2 heartbeats/s at 500 ms, got {slow}");
+    lab.wait_healthy();
+
+    // A topology change (heartbeat port) is refused: logged, old config kept, still healthy.
+    lab.config(&Opts {
+        heartbeat: "500ms",
+        port: 7999,
+        ..Opts::default()
+    });
+    assert!(lab.daemon("n1").signal(libc::SIGHUP));
+    let s = lab.wait_for("n1", "reload refused", |s| s["reloads"]["refused"] == 1);
+    assert_eq!(s["heartbeat_interval_seconds"].as_f64(), Some(0.5));
+    assert!(
+        lab.log("n1").contains("reload refused"),
+        "{}",
+        tail(&lab.log("n1"), 20)
+    );
+    assert!(lab.daemon("n1").is_running());
+    std::thread::sleep(Duration::from_secs(2));
+    lab.wait_healthy();
+    let _ = Path::new("unused");
+}
+
+#[test]
+fn raw_ethernet_heartbeats_on_a_network_configured_ethernet() {
+    let mut lab = Lab::build();
+    lab.start(&Opts {
+        b_ethernet: true,
+        ..Opts::default()
+    });
+    lab.wait_healthy();
+    for (n, peer) in [("n1", "n2"), ("n2", "n1")] {
+        let s = lab.status(n).unwrap();
+        assert!(
+            received(&s, "B", peer) > 0,
+            "{n} hears {peer} over raw Ethernet on B: {s}"
+        );
+        assert!(
+            received(&s, "A", peer) > 0,
+            "{n} hears {peer} over UDP on A: {s}"
+        );
+        assert!(
+            s["rejected"].as_object().unwrap().is_empty(),
+            "own frames are filtered, nothing rejected: {s}"
+        );
+    }
+    assert!(
+        lab.log("n1").contains("transport=Ethernet"),
+        "{}",
+        tail(&lab.log("n1"), 20)
+    );
+    // A dead NIC on B silences the Ethernet path only.
+    lab.ns("n2").set_link("eth2", false).unwrap();
+    lab.wait_for("n1", "n2 silent on B only", |s| {
+        !heard(s, "B") && heard(s, "A")
+    });
+}

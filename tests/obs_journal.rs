@@ -1,0 +1,340 @@
+//! The incident journal: rotation bounds, torn-line tolerance, and `hadiag explain` offline on
+//! a journal written through the daemon's Observer.
+
+mod obs_common;
+
+use chrono::{TimeZone, Utc};
+use hadiag::core::diagnosis::{Component, VerdictKind};
+use hadiag::core::time::Instant;
+use hadiag::core::view::Reach;
+use hadiag::http::Observer;
+use hadiag::journal::record::{ActionRecord, Entry, EntryKind, WallMap};
+use hadiag::journal::{
+    read_journal, rotated_path, IncidentBook, Journal, JournalHandle, Limits, FILE_NAME,
+};
+use obs_common::*;
+use std::io::Write;
+use std::time::Duration;
+
+fn note(i: usize) -> Entry {
+    let ts = Utc.with_ymd_and_hms(2026, 11, 26, 3, 0, 0).unwrap()
+        + chrono::Duration::milliseconds(i as i64);
+    Entry::new(
+        ts,
+        "n1",
+        EntryKind::Note {
+            text: format!("note number {i:05} {}", "x".repeat(40)),
+        },
+    )
+}
+
+#[test]
+fn timestamps_are_utc_rfc3339_with_milliseconds() {
+    let line = serde_json::to_string(&note(7)).unwrap();
+    assert!(
+        line.contains("\"ts\":\"2026-11-26T03:00:00.007Z\""),
+        "{line}"
+    );
+    assert!(line.contains("\"type\":\"note\""), "{line}");
+    let back: Entry = serde_json::from_str(&line).unwrap();
+    assert_eq!(back, note(7));
+}
+
+#[test]
+fn rotation_keeps_size_bounded_and_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = Limits {
+        max_bytes: 2000,
+        keep_files: 2,
+    };
+    let mut j = Journal::open(dir.path(), limits).unwrap();
+    let n = 200;
+    for i in 0..n {
+        j.append(&note(i)).unwrap();
+    }
+    drop(j);
+    let live = dir.path().join(FILE_NAME);
+    let mut total = 0;
+    for k in 0..=2 {
+        let p = rotated_path(&live, k);
+        let len = std::fs::metadata(&p)
+            .unwrap_or_else(|_| panic!("{} exists", p.display()))
+            .len();
+        assert!(len <= limits.max_bytes, "{} is {len} bytes", p.display());
+        total += len;
+    }
+    assert!(
+        !rotated_path(&live, 3).exists(),
+        "only keep_files rotated files are kept"
+    );
+    assert!(total <= 3 * limits.max_bytes);
+
+    let rep = read_journal(dir.path()).unwrap();
+    assert!(rep.problems.is_empty(), "{:?}", rep.problems);
+    assert_eq!(rep.files.len(), 3);
+    let texts: Vec<String> = rep
+        .entries
+        .iter()
+        .map(|e| match &e.event {
+            EntryKind::Note { text } => text.clone(),
+            _ => panic!("unexpected entry"),
+        })
+        .collect();
+    // The newest entries survive, oldest first, contiguous.
+    assert!(texts.len() < n && texts.len() > 10, "{}", texts.len());
+    assert!(texts.last().unwrap().contains(&format!("{:05}", n - 1)));
+    let first: usize = texts[0][12..17].parse().unwrap();
+    for (k, t) in texts.iter().enumerate() {
+        assert!(t.contains(&format!("{:05}", first + k)), "gap at {k}: {t}");
+    }
+    // Reading the live file path directly also picks up its rotated predecessors.
+    assert_eq!(read_journal(&live).unwrap().entries.len(), texts.len());
+}
+
+#[test]
+fn torn_last_line_is_tolerated_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut j = Journal::open(dir.path(), Limits::default()).unwrap();
+    for i in 0..3 {
+        j.append(&note(i)).unwrap();
+    }
+    drop(j);
+    let live = dir.path().join(FILE_NAME);
+    // A crash in the middle of a write.
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&live)
+        .unwrap();
+    f.write_all(b"{\"ts\":\"2026-11-26T03:00:01.000Z\",\"node\":\"n1\",\"type\":\"inci")
+        .unwrap();
+    drop(f);
+
+    // The reader skips it and says so.
+    let rep = read_journal(dir.path()).unwrap();
+    assert_eq!(rep.entries.len(), 3);
+    assert_eq!(rep.problems.len(), 1);
+    assert!(rep.problems[0].torn);
+    assert_eq!(rep.problems[0].line, 4);
+    assert!(
+        rep.problems[0].to_string().contains("torn last line"),
+        "{}",
+        rep.problems[0]
+    );
+
+    // Reopening reports it, and new entries start on a fresh line.
+    let mut j = Journal::open(dir.path(), Limits::default()).unwrap();
+    let torn = j.recovered().cloned().expect("torn line reported");
+    assert_eq!(torn.bytes, 57);
+    j.append(&Entry::new(
+        Utc::now(),
+        "n1",
+        EntryKind::JournalRecovered {
+            file: torn.file.display().to_string(),
+            torn_bytes: torn.bytes,
+        },
+    ))
+    .unwrap();
+    j.append(&note(10)).unwrap();
+    drop(j);
+    let rep = read_journal(dir.path()).unwrap();
+    assert_eq!(rep.entries.len(), 5, "{:?}", rep.problems);
+    assert_eq!(
+        rep.problems.len(),
+        1,
+        "the torn bytes stay one skipped line"
+    );
+    assert!(!rep.problems[0].torn, "no longer the last line");
+    assert!(matches!(
+        rep.entries[3].event,
+        EntryKind::JournalRecovered { torn_bytes: 57, .. }
+    ));
+    // And a clean reopen reports nothing.
+    assert!(Journal::open(dir.path(), Limits::default())
+        .unwrap()
+        .recovered()
+        .is_none());
+}
+
+#[test]
+fn garbage_and_missing_journals_are_errors_not_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(read_journal(&dir.path().join("nope.jsonl")).is_err());
+    assert!(
+        read_journal(dir.path()).is_err(),
+        "empty state dir has no journal"
+    );
+    std::fs::write(dir.path().join(FILE_NAME), b"\xff\xfe\n{}\n[1,2]\nnull\n\n").unwrap();
+    let rep = read_journal(dir.path()).unwrap();
+    assert!(rep.entries.is_empty());
+    assert_eq!(rep.problems.len(), 4);
+}
+
+/// Writes a journal as the daemon does during fault #4 and its heal.
+fn write_incident_journal(dir: &std::path::Path) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _guard = rt.enter();
+    let t = two_node();
+    let j = Journal::open(dir, Limits::default()).unwrap();
+    let torn = j.recovered().cloned();
+    let handle = JournalHandle::spawn(j).unwrap();
+    let wall = WallMap::new(Instant::ZERO, Utc::now());
+    let mut obs = Observer::new(&t, N1, &[], None, Some(handle.clone()), wall).unwrap();
+    obs.start(torn);
+    obs.own_view(&view(
+        &[
+            (A, &[N2], Reach::Yes, Reach::Yes),
+            (B, &[N2], Reach::Yes, Reach::Yes),
+        ],
+        Some((N2, true)),
+    ));
+    obs.peer_view(
+        N2,
+        &view(
+            &[
+                (A, &[N1], Reach::Yes, Reach::Yes),
+                (B, &[N1], Reach::Yes, Reach::Yes),
+            ],
+            Some((N1, true)),
+        ),
+        Some(Duration::from_millis(40)),
+    );
+    obs.diagnosis(&healthy(100));
+    obs.own_view(&view(
+        &[
+            (A, &[], Reach::Yes, Reach::Yes),
+            (B, &[N2], Reach::Yes, Reach::Yes),
+        ],
+        Some((N2, true)),
+    ));
+    obs.peer_view(
+        N2,
+        &view(
+            &[
+                (A, &[], Reach::No, Reach::No),
+                (B, &[N1], Reach::Yes, Reach::Yes),
+            ],
+            Some((N1, true)),
+        ),
+        Some(Duration::from_millis(50)),
+    );
+    obs.diagnosis(&attachment_n2a(600));
+    obs.incident_opened(&incident(
+        3,
+        VerdictKind::AttachmentFailed,
+        vec![Component::Attachment(N2, A)],
+    ));
+    obs.incident_agreed("n1-3", "n2");
+    obs.action(
+        Some("n1-3"),
+        ActionRecord {
+            action: "takeover".into(),
+            target: Some("n2".into()),
+            ok: false,
+            exit_status: Some(3),
+            duration_seconds: 1.5,
+            output_head: "vip busy\n".into(),
+            ..Default::default()
+        },
+    );
+    obs.own_view(&view(
+        &[
+            (A, &[N2], Reach::Yes, Reach::Yes),
+            (B, &[N2], Reach::Yes, Reach::Yes),
+        ],
+        Some((N2, true)),
+    ));
+    obs.diagnosis(&healthy(5000));
+    obs.incident_closed(
+        &incident(
+            3,
+            VerdictKind::AttachmentFailed,
+            vec![Component::Attachment(N2, A)],
+        ),
+        Duration::from_millis(4400),
+        None,
+    );
+    handle.flush();
+}
+
+#[test]
+fn explain_offline_from_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    write_incident_journal(dir.path());
+    // The fold sees what explain shows.
+    let rep = read_journal(dir.path()).unwrap();
+    assert!(rep.problems.is_empty(), "{:?}", rep.problems);
+    let book = IncidentBook::replay(&rep.entries);
+    let inc = book.get("n1-3").expect("incident n1-3");
+    assert_eq!(inc.kind, "attachment_failed");
+    assert!(inc.closed_at.is_some());
+    assert!(inc.close_reason.contains("healed"));
+    assert_eq!(inc.views["n2"].nets["A"].carrier, "no");
+
+    // Append a torn line: explain must still work, and warn.
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.path().join(FILE_NAME))
+        .unwrap();
+    f.write_all(b"{\"ts\":\"2026-").unwrap();
+    drop(f);
+
+    let bin = env!("CARGO_BIN_EXE_hadiag");
+    let run = |args: &[&str]| {
+        let o = std::process::Command::new(bin).args(args).output().unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let d = dir.path().to_str().unwrap();
+    let (code, out, err) = run(&["explain", "--journal", d]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("torn last line"), "torn line reported: {err}");
+    assert!(!out.contains('\x1b'));
+    for want in [
+        "incident n1-3: attachment n2.A failed",
+        "closed:",
+        "evidence healed",
+        "agreed by: n2",
+        "n2 reports carrier down on A",
+        "chosen: attachment n2.A down",
+        "ruled out: hub A down — n1 reaches 198.51.100.254 via A",
+        "what each node saw",
+        "takeover",
+        "failed (exit 3)",
+        "vip busy",
+        "timeline",
+        "no longer hears n2 on A",
+        "n2 reports: first view",
+        "n2 reports: carrier A: yes → no",
+        "incident n1-3 closed",
+    ] {
+        assert!(out.contains(want), "explain lacks {want:?}:\n{out}");
+    }
+    println!("--- hadiag explain --journal ---\n{out}");
+
+    let (code, out, _) = run(&["explain", "n1-3", "--journal", d, "--json"]);
+    assert_eq!(code, Some(0));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["id"], "n1-3");
+    assert_eq!(v["actions"][0]["exit_status"], 3);
+
+    let (code, out, _) = run(&["explain", "--list", "--journal", d]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("n1-3"), "{out}");
+
+    let (code, _, err) = run(&["explain", "n1-9", "--journal", d]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("no incident n1-9") && err.contains("known: n1-3"),
+        "{err}"
+    );
+    let (code, _, err) = run(&["explain", "not an id", "--journal", d]);
+    assert_eq!(code, Some(2), "{err}");
+    let (code, _, err) = run(&["explain", "--journal", "/nonexistent/hadiag"]);
+    assert_eq!(code, Some(1), "{err}");
+}
