@@ -3,15 +3,18 @@
 //! share of one core and its peak RSS (`/proc/<pid>/stat` utime+stime, `/proc/<pid>/status`
 //! VmHWM). Targets: ≤ 1 % of one core, ≤ 16 MiB RSS.
 //!
-//! Run (as root for the raw ICMP socket; works without, ICMP then reports errors):
+//! Run as root (it builds two network namespaces):
 //!
 //! ```text
 //! cargo build --release && cargo run --release --example overhead_load -- --seconds 60
 //! ```
 //!
-//! Everything stays on loopback: the 17 nodes' addresses are 127.0.<network>.<node>, the four
-//! "references" are 127.0.<network>.254 (answered by the kernel's loopback). The daemon binary
-//! is the `hadiag` next to this example's directory (same profile), or `--bin PATH`.
+//! Lab (DESIGN §7 rules, torn down by `hadiag::lab` guards): namespace `d` runs the daemon with
+//! four NICs d0..d3 (one per network), veth-paired with g0..g3 in namespace `g`, where the load
+//! generator thread (moved there with `setns`) binds the 16 peers' addresses and the reference
+//! address of each network. Network n is 192.0.2.(64n)/26: daemon .1, peers .2–.17, reference
+//! .62. The daemon binary is the `hadiag` next to this example's directory (same profile), or
+//! `--bin PATH`.
 
 use hadiag::core::topology::{NetworkId, NodeId};
 use hadiag::core::view::{DiskHealth, NetView, Reach, View};
@@ -27,6 +30,10 @@ const NETS: usize = 4;
 const HZ: u64 = 10;
 const KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 
+fn addr(net: usize, host: usize) -> String {
+    format!("192.0.2.{}", 64 * net + host)
+}
+
 fn config(dir: &std::path::Path) -> String {
     let mut s = format!(
         "cluster: bench\nauth: {{ key_id: k1, key: {KEY} }}\nstate_dir: {}\nlisten: 127.0.0.1:0\nnetworks:\n",
@@ -34,24 +41,36 @@ fn config(dir: &std::path::Path) -> String {
     );
     for n in 0..NETS {
         s += &format!(
-            "  N{n}: {{ references: [127.0.{}.254], transport: udp, port: {} }}\n",
-            n + 1,
-            17400 + n
+            "  N{n}: {{ references: [{}], transport: udp, port: 7946 }}\n",
+            addr(n, 62)
         );
     }
     s += "nodes:\n";
     for k in 0..=PEERS {
         s += &format!("  p{k}:\n    priority: {}\n    interfaces:\n", 1000 - k);
         for n in 0..NETS {
+            let dev = if k == 0 {
+                format!("d{n}")
+            } else {
+                format!("g{n}")
+            };
             s += &format!(
-                "      N{n}: {{ device: lo, address: 127.0.{}.{} }}\n",
-                n + 1,
-                k + 1
+                "      N{n}: {{ device: {dev}, address: {} }}\n",
+                addr(n, k + 1)
             );
         }
     }
     s += "timing:\n  heartbeat_interval: 100ms\n  detect_multiplier: 3\n  reference_interval: 1s\n  reference_timeout: 300ms\n  self_fence_after: 3s\n  fence_deadline: 8s\n";
     s
+}
+
+/// Moves the calling thread into network namespace `name`.
+fn enter_netns(name: &str) {
+    let f = std::fs::File::open(format!("/var/run/netns/{name}")).expect("netns file");
+    use std::os::fd::AsRawFd;
+    // SAFETY: setns on a valid namespace fd affects only the calling thread.
+    let r = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
+    assert_eq!(r, 0, "setns {name}: {}", std::io::Error::last_os_error());
 }
 
 fn proc_cpu_ticks(pid: u32) -> Option<u64> {
@@ -99,7 +118,28 @@ fn main() {
     let topo = cfg.topology.clone();
     let keys = Keyring::new(&cfg.auth.key_id, &cfg.auth.key).expect("key");
 
-    let mut daemon = Command::new(&bin)
+    // SAFETY: geteuid has no preconditions.
+    assert_eq!(
+        unsafe { libc::geteuid() },
+        0,
+        "run as root: the benchmark builds network namespaces"
+    );
+    let prefix = hadiag::lab::netns::unique_prefix();
+    let dns = hadiag::lab::Netns::with_role(&prefix, "d").expect("namespace d");
+    let gns = hadiag::lab::Netns::with_role(&prefix, "g").expect("namespace g");
+    for n in 0..NETS {
+        dns.veth(&format!("d{n}"), &gns, &format!("g{n}"))
+            .expect("veth");
+        dns.add_address(&format!("d{n}"), addr(n, 1).parse().unwrap(), 26)
+            .unwrap();
+        for host in (2..=PEERS + 1).chain([62]) {
+            gns.add_address(&format!("g{n}"), addr(n, host).parse().unwrap(), 26)
+                .unwrap();
+        }
+    }
+    let mut daemon = Command::new("ip")
+        .args(["netns", "exec", dns.name()])
+        .arg(&bin)
         .args([
             "run",
             "--config",
@@ -119,16 +159,23 @@ fn main() {
         });
     let pid = daemon.id();
 
-    // One socket per (peer, network), bound to the peer's address and the network's port.
-    let mut socks = Vec::new();
-    for k in 1..=PEERS {
-        for n in 0..NETS {
-            let s = UdpSocket::bind(format!("127.0.{}.{}:{}", n + 1, k + 1, 17400 + n))
-                .expect("bind peer socket");
-            s.set_nonblocking(true).unwrap();
-            socks.push((k, n, s));
+    // One socket per (peer, network), bound to the peer's address, created inside `g`.
+    let gname = gns.name().to_string();
+    let socks = std::thread::spawn(move || {
+        enter_netns(&gname);
+        let mut socks = Vec::new();
+        for k in 1..=PEERS {
+            for n in 0..NETS {
+                let s =
+                    UdpSocket::bind(format!("{}:7946", addr(n, k + 1))).expect("bind peer socket");
+                s.set_nonblocking(true).unwrap();
+                socks.push((k, n, s));
+            }
         }
-    }
+        socks
+    })
+    .join()
+    .expect("generator sockets");
     let all: BTreeSet<NodeId> = (0..=PEERS as u16).map(NodeId).collect();
     let view_of = |k: usize| View {
         nets: (0..NETS as u16)
@@ -154,7 +201,7 @@ fn main() {
     };
     let views: BTreeMap<usize, View> = (1..=PEERS).map(|k| (k, view_of(k))).collect();
     let incarnation = 1_000 + u64::from(std::process::id());
-    let mut seq = vec![0u64; PEERS + 1];
+    let mut seq = [0u64; PEERS + 1];
     let period = Duration::from_millis(1000 / HZ);
     let warmup = Duration::from_secs(3);
     let start = Instant::now();
@@ -182,9 +229,7 @@ fn main() {
             };
             let bytes = encode(&msg, &topo, &keys).expect("encode");
             max_bytes = max_bytes.max(bytes.len());
-            if s.send_to(&bytes, format!("127.0.{}.1:{}", n + 1, 17400 + n))
-                .is_ok()
-            {
+            if s.send_to(&bytes, format!("{}:7946", addr(*n, 1))).is_ok() {
                 sent += 1;
             }
             // Drain what the daemon sends us (keeps socket buffers from filling).

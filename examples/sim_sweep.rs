@@ -8,14 +8,17 @@
 //! Prints seeds/s and virtual seconds per wall second; exits non-zero on the first violation,
 //! printing the seed (replay with `SIM_SEED=<n> cargo test --test sim_sweep`) and its schedule.
 
-use hadiag::sim::{run_seed, Sim};
 use hadiag::sim::sweep::config_for_seed;
+use hadiag::sim::{run_seed, Sim};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant as WallClock;
 
 fn arg<T: std::str::FromStr>(args: &[String], name: &str) -> Option<T> {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok())
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
 }
 
 fn main() -> ExitCode {
@@ -28,13 +31,24 @@ fn main() -> ExitCode {
         let result = sim.run();
         if args.iter().any(|a| a == "--verbose") {
             for e in &sim.events {
-                println!("{} {} {:?}", e.at, sim.topology.nodes[e.node.index()].name, short(&e.event));
+                println!(
+                    "{} {} {:?}",
+                    e.at,
+                    sim.topology.nodes[e.node.index()].name,
+                    short(&e.event)
+                );
             }
         }
         if args.iter().any(|a| a == "--verbose") {
             for (i, sn) in sim.nodes.iter().enumerate() {
                 if let Some(n) = sn.node.as_ref() {
-                    println!("--- n{} at {}: role {:?} stats {:?}", i + 1, sim.now, n.role(), n.stats());
+                    println!(
+                        "--- n{} at {}: role {:?} stats {:?}",
+                        i + 1,
+                        sim.now,
+                        n.role(),
+                        n.stats()
+                    );
                     println!("{}", n.diagnosis().render(&sim.topology));
                     println!("own view: {:?}", n.own_view(sim.now));
                 }
@@ -42,7 +56,10 @@ fn main() -> ExitCode {
         }
         let report = run_seed(seed, codec);
         println!("{}", report.description);
-        println!("trace hash {:016x}, judged {:?}", report.trace_hash, report.judged);
+        println!(
+            "trace hash {:016x}, judged {:?}",
+            report.trace_hash, report.judged
+        );
         return match result {
             Ok(()) => ExitCode::SUCCESS,
             Err(v) => {
@@ -70,7 +87,10 @@ fn main() -> ExitCode {
                 virtual_ns.fetch_add(r.virtual_time.as_nanos() as u64, Ordering::Relaxed);
                 if let Some(v) = &r.violation {
                     failed.store(true, Ordering::Relaxed);
-                    eprintln!("FAILED {v}\n{}replay: SIM_SEED={seed} cargo test --test sim_sweep", r.description);
+                    eprintln!(
+                        "FAILED {v}\n{}replay: SIM_SEED={seed} cargo test --test sim_sweep",
+                        r.description
+                    );
                 }
                 let n = done.fetch_add(1, Ordering::Relaxed) + 1;
                 if n % 10_000 == 0 {
@@ -101,7 +121,12 @@ use hadiag::sim::SimConfig;
 fn short(e: &Event) -> String {
     match e {
         Event::DiagnosisChanged { diagnosis, .. } => {
-            format!("verdict {} {:?} ambiguous={}", diagnosis.kind.token(), diagnosis.subjects, diagnosis.ambiguous)
+            format!(
+                "verdict {} {:?} ambiguous={}",
+                diagnosis.kind.token(),
+                diagnosis.subjects,
+                diagnosis.ambiguous
+            )
         }
         other => format!("{other:?}"),
     }

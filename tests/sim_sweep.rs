@@ -20,7 +20,10 @@ fn env_u64(name: &str) -> Option<u64> {
 fn seed_sweep() {
     if let Some(seed) = env_u64("SIM_SEED") {
         let r = run_seed(seed, false);
-        println!("{}trace hash {:016x}, judged {:?}", r.description, r.trace_hash, r.judged);
+        println!(
+            "{}trace hash {:016x}, judged {:?}",
+            r.description, r.trace_hash, r.judged
+        );
         if let Some(v) = r.violation {
             panic!("{v}\n{}", r.description);
         }
@@ -51,7 +54,10 @@ fn seed_sweep() {
                 }
                 if let Some(v) = bad {
                     if let Ok(mut f) = failures.lock() {
-                        f.push(format!("{v}\n{}replay: SIM_SEED={seed} cargo test --test sim_sweep", r.description));
+                        f.push(format!(
+                            "{v}\n{}replay: SIM_SEED={seed} cargo test --test sim_sweep",
+                            r.description
+                        ));
                     }
                 }
             });
@@ -61,12 +67,21 @@ fn seed_sweep() {
     let (s1, s3, s4, heals) = judged.into_inner().unwrap_or_default();
     println!("{seeds} seeds; judged: S1 splits {s1}, S3 pairs {s3}, S4 detections {s4}, S4 heals {heals}");
     assert!(s4 > 0 && s3 > 0, "the sweep judged nothing: vacuous");
-    assert!(failures.is_empty(), "{} of {seeds} seeds failed; first:\n{}", failures.len(), failures[0]);
+    assert!(
+        failures.is_empty(),
+        "{} of {seeds} seeds failed; first:\n{}",
+        failures.len(),
+        failures[0]
+    );
 }
 
 #[test]
 fn same_seed_same_trace() {
     for seed in [3, 77, 1234] {
-        assert_eq!(run_seed(seed, false).trace_hash, run_seed(seed, false).trace_hash, "seed {seed}");
+        assert_eq!(
+            run_seed(seed, false).trace_hash,
+            run_seed(seed, false).trace_hash,
+            "seed {seed}"
+        );
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod check_config;
 pub mod explain;
+pub mod lab;
 pub mod run;
 pub mod status;
 
@@ -11,7 +12,11 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
-#[command(name = "hadiag", version, about = "Diagnostic prober and failure classifier for HA clusters")]
+#[command(
+    name = "hadiag",
+    version,
+    about = "Diagnostic prober and failure classifier for HA clusters"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -32,6 +37,8 @@ pub enum Command {
         #[arg(long)]
         node: Option<String>,
     },
+    /// Fault drills on this machine: build a cluster in network namespaces, inject faults, demo.
+    Lab(lab::LabArgs),
     /// Validate a configuration file and print the resolved topology.
     CheckConfig {
         /// Configuration file (YAML).
@@ -48,8 +55,7 @@ pub fn main() -> ExitCode {
         Command::Status(args) => status::run(args),
         Command::Explain(args) => explain::run(args),
         Command::Run { config, node } => run::run(&config, node.as_deref()),
-        Command::CheckConfig { file, node } => {
-            check_config::run(&file, node.as_deref())
-        }
+        Command::Lab(args) => lab::run(args),
+        Command::CheckConfig { file, node } => check_config::run(&file, node.as_deref()),
     }
 }

@@ -42,7 +42,10 @@ pub fn isolation_subjects(kind: VerdictKind, subjects: &[Component]) -> BTreeSet
 /// be about to take over, its services).
 pub fn names_as_failed(incident: &IncidentSummary, node: NodeId) -> bool {
     needs_action(incident.kind)
-        && incident.subjects.iter().any(|c| matches!(*c, Component::Node(n) | Component::Attachment(n, _) if n == node))
+        && incident
+            .subjects
+            .iter()
+            .any(|c| matches!(*c, Component::Node(n) | Component::Attachment(n, _) if n == node))
 }
 
 /// Two incidents with the same verdict opened concurrently: the one with the lower opener id
@@ -77,22 +80,30 @@ pub fn side_survives(topology: &Topology, side: &Side) -> bool {
     match (2 * ours).cmp(&total) {
         std::cmp::Ordering::Greater => true,
         std::cmp::Ordering::Less => false,
-        std::cmp::Ordering::Equal => {
-            highest_priority(topology, side.eligible.iter().copied()).is_some_and(|top| side.members.contains(&top))
-        }
+        std::cmp::Ordering::Equal => highest_priority(topology, side.eligible.iter().copied())
+            .is_some_and(|top| side.members.contains(&top)),
     }
 }
 
 /// The node with the highest priority (ties: lowest id).
-pub fn highest_priority(topology: &Topology, nodes: impl IntoIterator<Item = NodeId>) -> Option<NodeId> {
-    nodes
-        .into_iter()
-        .max_by_key(|&n| (topology.nodes.get(n.index()).map_or(0, |s| s.priority), std::cmp::Reverse(n)))
+pub fn highest_priority(
+    topology: &Topology,
+    nodes: impl IntoIterator<Item = NodeId>,
+) -> Option<NodeId> {
+    nodes.into_iter().max_by_key(|&n| {
+        (
+            topology.nodes.get(n.index()).map_or(0, |s| s.priority),
+            std::cmp::Reverse(n),
+        )
+    })
 }
 
 /// Which member of our side runs the `takeover` (and `fence`) hook for a lost peer: the
 /// highest-priority active member, so exactly one survivor acts when all agree on the side.
-pub fn designated_survivor(topology: &Topology, active_members: &BTreeSet<NodeId>) -> Option<NodeId> {
+pub fn designated_survivor(
+    topology: &Topology,
+    active_members: &BTreeSet<NodeId>,
+) -> Option<NodeId> {
     highest_priority(topology, active_members.iter().copied())
 }
 
@@ -141,7 +152,11 @@ mod tests {
     fn majority_then_priority_then_references() {
         let t = topo(4);
         let all = set(&[0, 1, 2, 3]);
-        let side = |m: &[u16], r: bool| Side { members: set(m), reaches_reference: r, eligible: all.clone() };
+        let side = |m: &[u16], r: bool| Side {
+            members: set(m),
+            reaches_reference: r,
+            eligible: all.clone(),
+        };
         assert!(side_survives(&t, &side(&[0, 1, 2], true)));
         assert!(!side_survives(&t, &side(&[3], true)));
         // Even split: the side with n1 (highest priority) wins.
@@ -153,11 +168,23 @@ mod tests {
 
     #[test]
     fn cut_off_subjects_and_ids() {
-        let subjects = vec![Component::Attachment(NodeId(1), NetworkId(0)), Component::Attachment(NodeId(1), NetworkId(1))];
-        assert_eq!(isolation_subjects(VerdictKind::CutOff, &subjects), set(&[1]));
+        let subjects = vec![
+            Component::Attachment(NodeId(1), NetworkId(0)),
+            Component::Attachment(NodeId(1), NetworkId(1)),
+        ];
+        assert_eq!(
+            isolation_subjects(VerdictKind::CutOff, &subjects),
+            set(&[1])
+        );
         assert!(isolation_subjects(VerdictKind::AttachmentFailed, &subjects).is_empty());
-        let a = IncidentId { opener: NodeId(0), number: 9 };
-        let b = IncidentId { opener: NodeId(1), number: 1 };
+        let a = IncidentId {
+            opener: NodeId(0),
+            number: 9,
+        };
+        let b = IncidentId {
+            opener: NodeId(1),
+            number: 1,
+        };
         assert!(wins_over(a, b) && !wins_over(b, a));
         let t = topo(3);
         assert_eq!(priority_rank(&t, NodeId(0)), 0);

@@ -869,16 +869,26 @@ fn loss_ratio(ps: &PathState, now: Instant, interval: Duration) -> Option<f64> {
     Some(missing as f64 / window as f64)
 }
 
+/// Intervals the loss ratio is judged over (0 while not judged).
+fn loss_window(ps: &PathState, now: Instant, interval: Duration) -> u64 {
+    let Some(first) = ps.first_heard else {
+        return 0;
+    };
+    let intervals = (now - first).as_nanos() / interval.as_nanos().max(1);
+    u64::try_from(intervals)
+        .unwrap_or(u64::MAX)
+        .min(LOSS_WINDOW_INTERVALS as u64)
+}
+
 fn update_loss(ps: &mut PathState, now: Instant, interval: Duration, th: &Thresholds) {
     let Some(ratio) = loss_ratio(ps, now, interval) else {
         ps.loss_degraded = false;
         return;
     };
-    let window = ps.receipts.len().max(1) as f64;
-    let missing = (ratio * window).round();
+    let missing = ratio * loss_window(ps, now, interval) as f64;
     if !ps.loss_degraded {
         // One lost packet never degrades a path: at least two must be missing.
-        if ratio > th.degraded_loss_ratio && missing >= 2.0 {
+        if ratio > th.degraded_loss_ratio && missing >= 1.5 {
             ps.loss_degraded = true;
         }
     } else if ratio <= th.degraded_loss_ratio / 2.0 {

@@ -170,20 +170,44 @@ pub struct Alert {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
     /// The verdict (kind, subjects or ambiguity) changed.
-    DiagnosisChanged { previous: Summary, diagnosis: Box<Diagnosis> },
-    IncidentOpened { incident: IncidentSummary },
+    DiagnosisChanged {
+        previous: Summary,
+        diagnosis: Box<Diagnosis>,
+    },
+    IncidentOpened {
+        incident: IncidentSummary,
+    },
     /// `superseded_by`: closed because a peer's concurrent incident with the same verdict won.
-    IncidentClosed { incident: IncidentSummary, open_for: Duration, superseded_by: Option<IncidentId> },
+    IncidentClosed {
+        incident: IncidentSummary,
+        open_for: Duration,
+        superseded_by: Option<IncidentId>,
+    },
     /// Run the isolate hook, then report with [`HookKind::Isolate`].
-    IsolateSelf { incident: IncidentId, diagnosis: Box<Diagnosis>, reason: String },
+    IsolateSelf {
+        incident: IncidentId,
+        diagnosis: Box<Diagnosis>,
+        reason: String,
+    },
     /// Run the takeover hook for `peer`'s services.
-    TakeOver { peer: NodeId, incident: IncidentId },
+    TakeOver {
+        peer: NodeId,
+        incident: IncidentId,
+    },
     /// Run the fence hook against `peer`, then report with [`HookKind::Fence`].
-    Fence { peer: NodeId, incident: IncidentId },
+    Fence {
+        peer: NodeId,
+        incident: IncidentId,
+    },
     /// `peer` is back: its services may return to it (per the cluster manager's policy).
-    HandBack { peer: NodeId, incident: Option<IncidentId> },
+    HandBack {
+        peer: NodeId,
+        incident: Option<IncidentId>,
+    },
     /// The node left isolation and may run services again.
-    Rejoined { incident: Option<IncidentId> },
+    Rejoined {
+        incident: Option<IncidentId>,
+    },
     Alert(Alert),
 }
 
@@ -284,7 +308,13 @@ pub struct Node {
 impl Node {
     /// A node `me` of `topology`, started at `now` with a fresh `incarnation` (it must differ
     /// on every start, e.g. the boot time in nanoseconds).
-    pub fn new(topology: Arc<Topology>, me: NodeId, incarnation: u64, options: NodeOptions, now: Instant) -> Node {
+    pub fn new(
+        topology: Arc<Topology>,
+        me: NodeId,
+        incarnation: u64,
+        options: NodeOptions,
+        now: Instant,
+    ) -> Node {
         let mut paths = Vec::new();
         if let Some(spec) = topology.nodes.get(me.index()) {
             for iface in &spec.interfaces {
@@ -429,7 +459,10 @@ impl Node {
         let info = self.peers.entry(sender).or_default();
         if info.incarnation != msg.header.incarnation {
             // A restarted peer starts from scratch: neither isolated nor in maintenance.
-            *info = PeerInfo { incarnation: msg.header.incarnation, ..PeerInfo::default() };
+            *info = PeerInfo {
+                incarnation: msg.header.incarnation,
+                ..PeerInfo::default()
+            };
         }
         match &msg.body {
             Body::Heartbeat { view, .. } | Body::Proposal { view, .. } => {
@@ -445,7 +478,8 @@ impl Node {
         let path = msg.header.path;
         match msg.body {
             Body::Heartbeat { .. } => {
-                self.echoes.insert((path, sender), (msg.header.sequence, now));
+                self.echoes
+                    .insert((path, sender), (msg.header.sequence, now));
             }
             Body::Proposal { incident, .. } => self.on_proposal(now, sender, incident),
             Body::Ack { incident } => {
@@ -479,7 +513,13 @@ impl Node {
     }
 
     /// The driver finished running a hook.
-    pub fn handle_hook_result(&mut self, now: Instant, hook: HookKind, incident: IncidentId, success: bool) {
+    pub fn handle_hook_result(
+        &mut self,
+        now: Instant,
+        hook: HookKind,
+        incident: IncidentId,
+        success: bool,
+    ) {
         self.check_gap(now);
         match hook {
             HookKind::Isolate => {
@@ -492,7 +532,11 @@ impl Node {
                         self.broadcast(now, Body::Isolated { incident: id });
                     } else {
                         iso.retry_at = Some(now + HOOK_RETRY);
-                        self.alert(Severity::Critical, Some(incident), "isolate hook failed; retrying".to_string());
+                        self.alert(
+                            Severity::Critical,
+                            Some(incident),
+                            "isolate hook failed; retrying".to_string(),
+                        );
                     }
                 }
             }
@@ -515,7 +559,11 @@ impl Node {
             HookKind::TakeOver { peer } => {
                 if !success {
                     let name = self.name(peer);
-                    self.alert(Severity::Critical, Some(incident), format!("takeover hook for {name} failed"));
+                    self.alert(
+                        Severity::Critical,
+                        Some(incident),
+                        format!("takeover hook for {name} failed"),
+                    );
                 }
             }
         }
@@ -529,7 +577,11 @@ impl Node {
         if !self.quiesced {
             self.quiesced = true;
             self.broadcast(now, Body::Quiesce);
-            self.alert(Severity::Info, None, "planned maintenance announced (quiesce)".to_string());
+            self.alert(
+                Severity::Info,
+                None,
+                "planned maintenance announced (quiesce)".to_string(),
+            );
         }
         self.last_activity = now;
     }
@@ -540,7 +592,11 @@ impl Node {
         if self.quiesced {
             self.quiesced = false;
             self.broadcast(now, Body::Resume);
-            self.alert(Severity::Info, None, "planned maintenance ended (resume)".to_string());
+            self.alert(
+                Severity::Info,
+                None,
+                "planned maintenance ended (resume)".to_string(),
+            );
         } else if self.isolation.is_some() {
             self.rejoin(now);
         }
@@ -581,7 +637,10 @@ impl Node {
     // ----- internals -------------------------------------------------------------------
 
     fn name(&self, n: NodeId) -> String {
-        self.topology.nodes.get(n.index()).map_or_else(|| format!("node#{}", n.0), |s| s.name.clone())
+        self.topology
+            .nodes
+            .get(n.index())
+            .map_or_else(|| format!("node#{}", n.0), |s| s.name.clone())
     }
 
     fn heal_hold(&self) -> Duration {
@@ -591,7 +650,10 @@ impl Node {
     /// A gap longer than `fence_deadline` between calls means we were frozen: peers may
     /// have treated us as gone and taken over. Isolate before doing anything else.
     fn check_gap(&mut self, now: Instant) {
-        if now - self.last_activity > self.timing.fence_deadline && self.isolation.is_none() && !self.quiesced {
+        if now - self.last_activity > self.timing.fence_deadline
+            && self.isolation.is_none()
+            && !self.quiesced
+        {
             let gap = now - self.last_activity;
             self.class_key = None;
             self.isolate(
@@ -624,7 +686,11 @@ impl Node {
 
     fn push_transmit(&mut self, t: Transmit) {
         if self.transmits.len() >= MAX_QUEUED_TRANSMITS {
-            match self.transmits.iter().position(|t| matches!(t.message.body, Body::Heartbeat { .. })) {
+            match self
+                .transmits
+                .iter()
+                .position(|t| matches!(t.message.body, Body::Heartbeat { .. }))
+            {
                 Some(i) => {
                     self.transmits.remove(i);
                 }
@@ -646,13 +712,22 @@ impl Node {
     }
 
     fn alert(&mut self, severity: Severity, incident: Option<IncidentId>, text: String) {
-        self.push_event(Event::Alert(Alert { severity, incident, text }));
+        self.push_event(Event::Alert(Alert {
+            severity,
+            incident,
+            text,
+        }));
     }
 
     fn message(&mut self, path: Path, body: Body) -> Message {
         self.sequence += 1;
         Message {
-            header: Header { sender: self.me, incarnation: self.incarnation, sequence: self.sequence, path },
+            header: Header {
+                sender: self.me,
+                incarnation: self.incarnation,
+                sequence: self.sequence,
+                path,
+            },
             body,
             extensions: Vec::new(),
         }
@@ -673,12 +748,20 @@ impl Node {
             let (path, to) = self.paths[i];
             let shares = match (path, to) {
                 (Path::Serial, Some(p)) => p == peer,
-                (Path::Network(s), _) => self.topology.nodes.get(peer.index()).is_some_and(|n| n.interface(s).is_some()),
+                (Path::Network(s), _) => self
+                    .topology
+                    .nodes
+                    .get(peer.index())
+                    .is_some_and(|n| n.interface(s).is_some()),
                 _ => false,
             };
             if shares {
                 let message = self.message(path, body.clone());
-                self.push_transmit(Transmit { path, to: Some(peer), message });
+                self.push_transmit(Transmit {
+                    path,
+                    to: Some(peer),
+                    message,
+                });
             }
         }
     }
@@ -699,8 +782,15 @@ impl Node {
                     held: Duration::from_millis((now - at).as_millis() as u64),
                 })
                 .collect();
-            let message = self.message(path, Body::Heartbeat { view: view.clone(), echo });
-            self.evidence.record_sent(now, path, message.header.sequence);
+            let message = self.message(
+                path,
+                Body::Heartbeat {
+                    view: view.clone(),
+                    echo,
+                },
+            );
+            self.evidence
+                .record_sent(now, path, message.header.sequence);
             self.push_transmit(Transmit { path, to, message });
             self.stats.heartbeats_sent += 1;
         }
@@ -734,12 +824,30 @@ impl Node {
                     (n, v)
                 })
                 .collect(),
-            stale: cv.stale.iter().map(|s| (s.source, s.what.clone())).collect(),
+            stale: cv
+                .stale
+                .iter()
+                .map(|s| (s.source, s.what.clone()))
+                .collect(),
             quiesced: cv.quiesced.clone(),
         };
-        self.own_view = cv.reports.get(&self.me).map(|r| r.view.clone()).unwrap_or_default();
-        self.fresh_peers = cv.reports.iter().filter(|(&n, _)| n != self.me).map(|(&n, r)| (n, r.view.clone())).collect();
-        self.quiesced_peers = cv.quiesced.iter().copied().filter(|&n| n != self.me).collect();
+        self.own_view = cv
+            .reports
+            .get(&self.me)
+            .map(|r| r.view.clone())
+            .unwrap_or_default();
+        self.fresh_peers = cv
+            .reports
+            .iter()
+            .filter(|(&n, _)| n != self.me)
+            .map(|(&n, r)| (n, r.view.clone()))
+            .collect();
+        self.quiesced_peers = cv
+            .quiesced
+            .iter()
+            .copied()
+            .filter(|&n| n != self.me)
+            .collect();
         for (&n, info) in &self.peers {
             if info.quiesced {
                 self.quiesced_peers.insert(n);
@@ -753,15 +861,21 @@ impl Node {
         self.stats.classifications += 1;
         let diagnosis = classify(&self.topology, &cv);
         let previous = self.diagnosis.summary();
-        let changed = previous != diagnosis.summary() || self.diagnosis.ambiguous != diagnosis.ambiguous;
+        let changed =
+            previous != diagnosis.summary() || self.diagnosis.ambiguous != diagnosis.ambiguous;
         let kind_changed = self.diagnosis.kind != diagnosis.kind;
         self.diagnosis = diagnosis;
         if changed {
-            self.push_event(Event::DiagnosisChanged { previous, diagnosis: Box::new(self.diagnosis.clone()) });
+            self.push_event(Event::DiagnosisChanged {
+                previous,
+                diagnosis: Box::new(self.diagnosis.clone()),
+            });
             if kind_changed || self.diagnosis.is_failure() {
                 let severity = match self.diagnosis.kind {
                     VerdictKind::Healthy => Severity::Info,
-                    VerdictKind::Degraded | VerdictKind::SerialFailed | VerdictKind::UpstreamFailed => Severity::Warning,
+                    VerdictKind::Degraded
+                    | VerdictKind::SerialFailed
+                    | VerdictKind::UpstreamFailed => Severity::Warning,
                     _ => Severity::Critical,
                 };
                 let text = crate::core::classify::headline(&self.topology, &self.diagnosis);
@@ -793,11 +907,23 @@ impl Node {
 
     fn open_incident(&mut self, now: Instant, summary: Option<IncidentSummary>) {
         let summary = summary.unwrap_or_else(|| {
-            let id = IncidentId { opener: self.me, number: self.next_incident_number };
+            let id = IncidentId {
+                opener: self.me,
+                number: self.next_incident_number,
+            };
             self.next_incident_number = self.next_incident_number.wrapping_add(1);
-            IncidentSummary { id, kind: self.diagnosis.kind, subjects: self.diagnosis.subjects.clone() }
+            IncidentSummary {
+                id,
+                kind: self.diagnosis.kind,
+                subjects: self.diagnosis.subjects.clone(),
+            }
         });
-        self.incident = Some(Incident { summary: summary.clone(), opened_at: now, agreed: false, last_proposal: None });
+        self.incident = Some(Incident {
+            summary: summary.clone(),
+            opened_at: now,
+            agreed: false,
+            last_proposal: None,
+        });
         self.differs_since = None;
         self.push_event(Event::IncidentOpened { incident: summary });
     }
@@ -830,7 +956,9 @@ impl Node {
                 }
             }
             Some(inc) => {
-                let escalate = worthy && agreement::needs_action(kind) && !agreement::needs_action(inc.summary.kind);
+                let escalate = worthy
+                    && agreement::needs_action(kind)
+                    && !agreement::needs_action(inc.summary.kind);
                 let since = *self.differs_since.get_or_insert(now);
                 if escalate || now - since >= self.heal_hold() {
                     self.close_incident(now, None);
@@ -851,11 +979,19 @@ impl Node {
     }
 
     /// Incident to attach an isolation or takeover to: the current one, or a fresh one.
-    fn ensure_incident(&mut self, now: Instant, kind: VerdictKind, subjects: Vec<Component>) -> IncidentId {
+    fn ensure_incident(
+        &mut self,
+        now: Instant,
+        kind: VerdictKind,
+        subjects: Vec<Component>,
+    ) -> IncidentId {
         if let Some(inc) = &self.incident {
             return inc.summary.id;
         }
-        let id = IncidentId { opener: self.me, number: self.next_incident_number };
+        let id = IncidentId {
+            opener: self.me,
+            number: self.next_incident_number,
+        };
         self.next_incident_number = self.next_incident_number.wrapping_add(1);
         self.open_incident(now, Some(IncidentSummary { id, kind, subjects }));
         id
@@ -895,8 +1031,13 @@ impl Node {
 
     fn send_proposal(&mut self, now: Instant) {
         let interval = self.timing.heartbeat_interval;
-        let any_heard = self.topology.node_ids().any(|p| p != self.me && self.heard_any(now, p));
-        let Some(inc) = self.incident.as_mut() else { return };
+        let any_heard = self
+            .topology
+            .node_ids()
+            .any(|p| p != self.me && self.heard_any(now, p));
+        let Some(inc) = self.incident.as_mut() else {
+            return;
+        };
         if inc.agreed || !agreement::needs_action(inc.summary.kind) || !any_heard {
             return;
         }
@@ -922,11 +1063,20 @@ impl Node {
             return;
         }
         let id = self.ensure_incident(now, VerdictKind::CutOff, vec![Component::Node(self.me)]);
-        self.isolation =
-            Some(Isolation { incident: id, confirmed: false, hook_pending: true, retry_at: None, confirmations_left: 0 });
+        self.isolation = Some(Isolation {
+            incident: id,
+            confirmed: false,
+            hook_pending: true,
+            retry_at: None,
+            confirmations_left: 0,
+        });
         self.rejoin_ready_since = None;
         self.fencing.clear();
-        self.push_event(Event::IsolateSelf { incident: id, diagnosis: Box::new(self.diagnosis.clone()), reason: reason.clone() });
+        self.push_event(Event::IsolateSelf {
+            incident: id,
+            diagnosis: Box::new(self.diagnosis.clone()),
+            reason: reason.clone(),
+        });
         self.alert(Severity::Critical, Some(id), format!("isolating: {reason}"));
     }
 
@@ -938,7 +1088,11 @@ impl Node {
         self.held.insert(peer, incident);
         self.push_event(Event::TakeOver { peer, incident });
         let name = self.name(peer);
-        self.alert(Severity::Critical, Some(incident), format!("taking over the services of {name} ({how})"));
+        self.alert(
+            Severity::Critical,
+            Some(incident),
+            format!("taking over the services of {name} ({how})"),
+        );
     }
 
     fn rejoin(&mut self, now: Instant) {
@@ -950,14 +1104,22 @@ impl Node {
         self.silent_since.clear();
         self.last_activity = now;
         self.push_event(Event::Rejoined { incident });
-        self.alert(Severity::Info, incident, "left isolation: evidence healed".to_string());
+        self.alert(
+            Severity::Info,
+            incident,
+            "left isolation: evidence healed".to_string(),
+        );
     }
 
     fn apply_rules(&mut self, now: Instant) {
         self.wake = None;
         let me = self.me;
         let peers: Vec<NodeId> = self.topology.node_ids().filter(|&p| p != me).collect();
-        let heard: BTreeSet<NodeId> = peers.iter().copied().filter(|&p| self.heard_any(now, p)).collect();
+        let heard: BTreeSet<NodeId> = peers
+            .iter()
+            .copied()
+            .filter(|&p| self.heard_any(now, p))
+            .collect();
         for &p in &peers {
             if heard.contains(&p) {
                 self.silent_since.remove(&p);
@@ -969,12 +1131,22 @@ impl Node {
             .iter()
             .copied()
             .filter(|p| {
-                self.fresh_peers.get(p).map_or_else(|| self.peers.get(p).is_some_and(|i| i.isolated), |v| v.isolated)
+                self.fresh_peers.get(p).map_or_else(
+                    || self.peers.get(p).is_some_and(|i| i.isolated),
+                    |v| v.isolated,
+                )
             })
             .collect();
-        let relevant: BTreeSet<NodeId> =
-            peers.iter().copied().filter(|p| !self.quiesced_peers.contains(p) && !isolated_peers.contains(p)).collect();
-        let reach_ref = self.own_view.nets.values().any(|nv| nv.reference == Reach::Yes);
+        let relevant: BTreeSet<NodeId> = peers
+            .iter()
+            .copied()
+            .filter(|p| !self.quiesced_peers.contains(p) && !isolated_peers.contains(p))
+            .collect();
+        let reach_ref = self
+            .own_view
+            .nets
+            .values()
+            .any(|nv| nv.reference == Reach::Yes);
         let alone = heard.is_empty() && !relevant.is_empty();
         let many = self.topology.nodes.len() >= 3;
         let self_fence_after = self.timing.self_fence_after;
@@ -987,22 +1159,33 @@ impl Node {
             let since = *self.cut_since.get_or_insert(now);
             reasons.push((
                 since + self_fence_after,
-                format!("hears no peer on any path and reaches no reference for {} ms (rule 2)", self_fence_after.as_millis()),
+                format!(
+                    "hears no peer on any path and reaches no reference for {} ms (rule 2)",
+                    self_fence_after.as_millis()
+                ),
             ));
         } else {
             self.cut_since = None;
         }
         // Rule 4.
-        let eligible: BTreeSet<NodeId> =
-            std::iter::once(me).chain(relevant.iter().copied()).collect();
-        let members: BTreeSet<NodeId> =
-            std::iter::once(me).chain(heard.iter().copied().filter(|p| relevant.contains(p))).collect();
+        let eligible: BTreeSet<NodeId> = std::iter::once(me)
+            .chain(relevant.iter().copied())
+            .collect();
+        let members: BTreeSet<NodeId> = std::iter::once(me)
+            .chain(heard.iter().copied().filter(|p| relevant.contains(p)))
+            .collect();
         if many && members != eligible {
             let side_reaches = reach_ref
                 || members.iter().any(|m| {
-                    self.fresh_peers.get(m).is_some_and(|v| v.nets.values().any(|nv| nv.reference == Reach::Yes))
+                    self.fresh_peers
+                        .get(m)
+                        .is_some_and(|v| v.nets.values().any(|nv| nv.reference == Reach::Yes))
                 });
-            let side = Side { members: members.clone(), reaches_reference: side_reaches, eligible: eligible.clone() };
+            let side = Side {
+                members: members.clone(),
+                reaches_reference: side_reaches,
+                eligible: eligible.clone(),
+            };
             if !agreement::side_survives(&self.topology, &side) {
                 let since = *self.losing_since.get_or_insert(now);
                 reasons.push((
@@ -1011,7 +1194,11 @@ impl Node {
                         "partition: our side ({} of {} nodes{}) loses to the other side (rule 4)",
                         members.len(),
                         eligible.len(),
-                        if side_reaches { "" } else { ", reaching no reference" }
+                        if side_reaches {
+                            ""
+                        } else {
+                            ", reaching no reference"
+                        }
                     ),
                 ));
             } else {
@@ -1021,21 +1208,41 @@ impl Node {
             self.losing_since = None;
         }
         // Rule 1: a cut-off verdict about us.
-        let cut_off_me = agreement::isolation_subjects(self.diagnosis.kind, &self.diagnosis.subjects).contains(&me);
+        let cut_off_me =
+            agreement::isolation_subjects(self.diagnosis.kind, &self.diagnosis.subjects)
+                .contains(&me);
         if cut_off_me {
             let since = *self.cut_off_verdict_since.get_or_insert(now);
             let agreed = self.incident.as_ref().is_some_and(|i| {
-                i.agreed && agreement::isolation_subjects(i.summary.kind, &i.summary.subjects).contains(&me)
+                i.agreed
+                    && agreement::isolation_subjects(i.summary.kind, &i.summary.subjects)
+                        .contains(&me)
             });
-            let at = if agreed { now } else { since + self_fence_after };
-            let how = if agreed { "agreed with a peer" } else { "no agreement within self_fence_after" };
-            reasons.push((at, format!("this node is cut off from every network ({how}, rule 1)")));
+            let at = if agreed {
+                now
+            } else {
+                since + self_fence_after
+            };
+            let how = if agreed {
+                "agreed with a peer"
+            } else {
+                "no agreement within self_fence_after"
+            };
+            reasons.push((
+                at,
+                format!("this node is cut off from every network ({how}, rule 1)"),
+            ));
         } else {
             self.cut_off_verdict_since = None;
         }
         // Disk policy.
-        if self.options.isolate_on_disk_failure && matches!(self.own_view.disk, DiskHealth::Failing | DiskHealth::Hung) {
-            reasons.push((now, "own disk is failing or hung (policy isolate_on_disk_failure)".to_string()));
+        if self.options.isolate_on_disk_failure
+            && matches!(self.own_view.disk, DiskHealth::Failing | DiskHealth::Hung)
+        {
+            reasons.push((
+                now,
+                "own disk is failing or hung (policy isolate_on_disk_failure)".to_string(),
+            ));
         }
 
         if self.quiesced {
@@ -1062,7 +1269,8 @@ impl Node {
                 active_members.insert(p);
             }
         }
-        let designated = agreement::designated_survivor(&self.topology, &active_members) == Some(me);
+        let designated =
+            agreement::designated_survivor(&self.topology, &active_members) == Some(me);
         let incident_id = self.incident.as_ref().map(|i| i.summary.id);
         // Peers that confirmed their isolation: take over their services.
         for &p in &isolated_peers {
@@ -1072,17 +1280,23 @@ impl Node {
                     .get(&p)
                     .and_then(|v| v.incident.as_ref().map(|i| i.id))
                     .or(incident_id)
-                    .unwrap_or(IncidentId { opener: p, number: 0 });
+                    .unwrap_or(IncidentId {
+                        opener: p,
+                        number: 0,
+                    });
                 self.take_over(now, p, id, "it confirmed its isolation");
             }
         }
         // Silent peers: treated as gone after fence_deadline (rules 3 and 4).
-        let stagger = self.options.fence_stagger * agreement::priority_rank(&self.topology, me) as u32;
+        let stagger =
+            self.options.fence_stagger * agreement::priority_rank(&self.topology, me) as u32;
         for &p in relevant.iter() {
             if heard.contains(&p) || self.held.contains_key(&p) {
                 continue;
             }
-            let Some(&since) = self.silent_since.get(&p) else { continue };
+            let Some(&since) = self.silent_since.get(&p) else {
+                continue;
+            };
             let mut due = since + self.timing.fence_deadline;
             if self.options.fence_hook {
                 due = due + stagger;
@@ -1096,7 +1310,11 @@ impl Node {
             }
             let id = self.ensure_incident(now, VerdictKind::NodeFailed, vec![Component::Node(p)]);
             if self.options.fence_hook {
-                let f = self.fencing.entry(p).or_insert(Fencing { incident: id, in_flight: false, next_attempt: now });
+                let f = self.fencing.entry(p).or_insert(Fencing {
+                    incident: id,
+                    in_flight: false,
+                    next_attempt: now,
+                });
                 if !f.in_flight && now >= f.next_attempt {
                     f.in_flight = true;
                     let incident = f.incident;
@@ -1130,24 +1348,50 @@ impl Node {
             .incident
             .as_ref()
             .map(|i| {
-                self.held.keys().copied().filter(|&p| agreement::names_as_failed(&i.summary, p)).collect()
+                self.held
+                    .keys()
+                    .copied()
+                    .filter(|&p| agreement::names_as_failed(&i.summary, p))
+                    .collect()
             })
             .unwrap_or_default();
         let back: Vec<(NodeId, IncidentId)> = self
             .held
             .iter()
-            .filter(|(p, _)| heard.contains(p) && self.fresh_peers.contains_key(p) && !named.contains(p))
+            .filter(|(p, _)| {
+                // A peer that reports itself isolated stays held: handing it back would flap
+                // takeover/hand-back on every tick while it remains isolated.
+                heard.contains(p)
+                    && self.fresh_peers.contains_key(p)
+                    && !named.contains(p)
+                    && !isolated_peers.contains(p)
+            })
             .map(|(&p, &i)| (p, i))
             .collect();
         for (p, i) in back {
             self.held.remove(&p);
-            self.push_event(Event::HandBack { peer: p, incident: Some(i) });
+            self.push_event(Event::HandBack {
+                peer: p,
+                incident: Some(i),
+            });
         }
     }
 
-    fn isolated_duties(&mut self, now: Instant, reasons: &[(Instant, String)], heard: &BTreeSet<NodeId>, reach_ref: bool) {
+    fn isolated_duties(
+        &mut self,
+        now: Instant,
+        reasons: &[(Instant, String)],
+        heard: &BTreeSet<NodeId>,
+        reach_ref: bool,
+    ) {
         // Retry a failed isolate hook.
-        let retry = self.isolation.as_ref().and_then(|i| if !i.confirmed && !i.hook_pending { i.retry_at } else { None });
+        let retry = self.isolation.as_ref().and_then(|i| {
+            if !i.confirmed && !i.hook_pending {
+                i.retry_at
+            } else {
+                None
+            }
+        });
         if let Some(t) = retry {
             if now >= t {
                 if let Some(iso) = self.isolation.as_mut() {
@@ -1167,10 +1411,11 @@ impl Node {
         if self.options.rejoin == RejoinPolicy::Manual || !self.isolation_confirmed() {
             return;
         }
-        let named_by_peer = self
-            .fresh_peers
-            .values()
-            .any(|v| v.incident.as_ref().is_some_and(|i| agreement::names_as_failed(i, self.me)));
+        let named_by_peer = self.fresh_peers.values().any(|v| {
+            v.incident
+                .as_ref()
+                .is_some_and(|i| agreement::names_as_failed(i, self.me))
+        });
         let can_see = !heard.is_empty() || (self.topology.nodes.len() == 2 && reach_ref);
         if reasons.is_empty() && !named_by_peer && can_see {
             let since = *self.rejoin_ready_since.get_or_insert(now);

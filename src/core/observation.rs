@@ -22,18 +22,27 @@ pub enum Probe {
     /// Carrier/operstate of this node's NIC on `network`.
     Carrier { network: NetworkId, up: bool },
     /// One ICMP echo to a reference target, sent bound to the NIC on `network`.
-    Reference { network: NetworkId, target: IpAddr, outcome: EchoOutcome },
+    Reference {
+        network: NetworkId,
+        target: IpAddr,
+        outcome: EchoOutcome,
+    },
     /// One direct read of the node's disk probe target.
     Disk { outcome: DiskOutcome },
     /// State of the local serial device towards `peer` (hang-up detection).
     SerialPort { peer: NodeId, open: bool },
     /// One run of a mon-compatible monitor.
-    Monitor { name: String, outcome: MonitorOutcome },
+    Monitor {
+        name: String,
+        outcome: MonitorOutcome,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum EchoOutcome {
-    Reply { rtt: Duration },
+    Reply {
+        rtt: Duration,
+    },
     Timeout,
     /// Could not even send (no route, device gone); the text is the OS error.
     Error(String),
@@ -41,11 +50,17 @@ pub enum EchoOutcome {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum DiskOutcome {
-    Ok { latency: Duration },
+    Ok {
+        latency: Duration,
+    },
     /// The read returned an error (e.g. EIO).
-    Failed { error: String },
+    Failed {
+        error: String,
+    },
     /// A read has been outstanding for `for_time` without returning.
-    Hung { for_time: Duration },
+    Hung {
+        for_time: Duration,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

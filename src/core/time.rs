@@ -8,7 +8,9 @@ use std::ops::{Add, Sub};
 use std::time::Duration;
 
 /// A point in driver time, nanoseconds since the driver's epoch.
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Copy, Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct Instant(u64);
 
 impl Instant {

@@ -179,23 +179,35 @@ impl Topology {
     }
 
     pub fn node_by_name(&self, name: &str) -> Option<NodeId> {
-        self.nodes.iter().position(|n| n.name == name).map(|i| NodeId(i as u16))
+        self.nodes
+            .iter()
+            .position(|n| n.name == name)
+            .map(|i| NodeId(i as u16))
     }
 
     pub fn network_by_name(&self, name: &str) -> Option<NetworkId> {
-        self.networks.iter().position(|n| n.name == name).map(|i| NetworkId(i as u16))
+        self.networks
+            .iter()
+            .position(|n| n.name == name)
+            .map(|i| NetworkId(i as u16))
     }
 
     /// Nodes attached to `network`, in id order.
     pub fn members(&self, network: NetworkId) -> impl Iterator<Item = NodeId> + '_ {
-        self.node_ids().filter(move |&n| self.node(n).interface(network).is_some())
+        self.node_ids()
+            .filter(move |&n| self.node(n).interface(network).is_some())
     }
 
     /// Serial lines as unordered pairs `(a, b)` with `a < b`, each once.
     pub fn serial_lines(&self) -> Vec<(NodeId, NodeId)> {
         let mut lines: Vec<(NodeId, NodeId)> = self
             .node_ids()
-            .flat_map(|a| self.node(a).serial.iter().map(move |s| (a.min(s.peer), a.max(s.peer))))
+            .flat_map(|a| {
+                self.node(a)
+                    .serial
+                    .iter()
+                    .map(move |s| (a.min(s.peer), a.max(s.peer)))
+            })
             .collect();
         lines.sort();
         lines.dedup();

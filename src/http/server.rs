@@ -318,11 +318,12 @@ mod tests {
         );
         assert_eq!(
             parse_since("2026-11-26T01:00:00+01:00", now).unwrap(),
-            now - chrono::Duration::hours(1)
+            now - chrono::Duration::hours(2)
         );
+        // A `+` that a client form-encoded into a space.
         assert_eq!(
             parse_since("2026-11-26T01:00:00 01:00", now).unwrap(),
-            now - chrono::Duration::hours(1)
+            now - chrono::Duration::hours(2)
         );
         for bad in ["", "yesterday", "10y", "-5m", "99999999999999999999d", "m"] {
             assert!(parse_since(bad, now).is_err(), "{bad}");

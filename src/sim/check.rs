@@ -68,7 +68,11 @@ pub struct Violation {
 
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} violated at {}: {}", self.invariant, self.at, self.detail)
+        write!(
+            f,
+            "{} violated at {}: {}",
+            self.invariant, self.at, self.detail
+        )
     }
 }
 
@@ -119,14 +123,24 @@ pub struct Checker {
 /// upstream 1 s, at heartbeat 100 ms × 3), stretched to what reference probing allows —
 /// attachment and hub verdicts also rest on reference reachability, which takes
 /// `reference_interval × reference_failures + reference_timeout` plus two ticks to turn.
-pub fn deadline(kind: VerdictKind, t: &crate::core::topology::Timing, th: &crate::core::topology::Thresholds) -> Duration {
+pub fn deadline(
+    kind: VerdictKind,
+    t: &crate::core::topology::Timing,
+    th: &crate::core::topology::Thresholds,
+) -> Duration {
     let tick = t.heartbeat_interval * 2;
-    let reference = t.reference_interval * th.reference_failures.max(1) + t.reference_timeout + tick;
+    let reference =
+        t.reference_interval * th.reference_failures.max(1) + t.reference_timeout + tick;
     let detect = t.detect_time() + tick;
     match kind {
         VerdictKind::UpstreamFailed => Duration::from_secs(1).max(reference),
-        VerdictKind::DiskFailed => Duration::from_secs(3),
-        VerdictKind::AttachmentFailed | VerdictKind::HubFailed => Duration::from_millis(500).max(reference).max(detect),
+        // A hung read is reported after disk_timeout; EIO needs two samples.
+        VerdictKind::DiskFailed => {
+            Duration::from_secs(3).max(t.disk_interval * 2 + t.disk_timeout + tick)
+        }
+        VerdictKind::AttachmentFailed | VerdictKind::HubFailed => {
+            Duration::from_millis(500).max(reference).max(detect)
+        }
         _ => Duration::from_millis(500).max(detect),
     }
 }
@@ -146,7 +160,9 @@ impl Checker {
         let faults = &config.schedule.faults;
         let horizon = Instant::ZERO + config.horizon;
         for (i, f) in faults.iter().enumerate() {
-            let Some(expected) = f.fault.expected() else { continue };
+            let Some(expected) = f.fault.expected() else {
+                continue;
+            };
             if !diagnosable {
                 continue;
             }
@@ -154,10 +170,16 @@ impl Checker {
                 continue;
             }
             let others_overlap = |from: Instant, to: Instant| {
-                faults.iter().enumerate().any(|(j, g)| j != i && g.start < to && g.end.is_none_or(|e| e > from))
+                faults
+                    .iter()
+                    .enumerate()
+                    .any(|(j, g)| j != i && g.start < to && g.end.is_none_or(|e| e > from))
             };
             let due = f.start + deadline(expected.0, &config.timing, &config.thresholds);
-            if f.end.is_none_or(|e| e > due) && !others_overlap(f.start - S4_QUIET_BEFORE, due) && due < horizon {
+            if f.end.is_none_or(|e| e > due)
+                && !others_overlap(f.start - S4_QUIET_BEFORE, due)
+                && due < horizon
+            {
                 s4.push(S4Check {
                     at: due,
                     heal: false,
@@ -169,7 +191,13 @@ impl Checker {
             if let Some(end) = f.end {
                 let healed = end + HEAL_DEADLINE;
                 if healed < horizon && !others_overlap(f.start - S4_QUIET_BEFORE, healed) {
-                    s4.push(S4Check { at: healed, heal: true, expected, stopped: None, fault: f.fault.describe(topology) });
+                    s4.push(S4Check {
+                        at: healed,
+                        heal: true,
+                        expected,
+                        stopped: None,
+                        fault: f.fault.describe(topology),
+                    });
                 }
             }
         }
@@ -202,14 +230,16 @@ impl Checker {
         for a in 0..n {
             let na = NodeId(a as u16);
             self.reaches_reference[a] = t.nodes[a].interfaces.iter().any(|i| {
-                !t.network(i.network).references.is_empty() && faults.reference_reachable(na, i.network)
+                !t.network(i.network).references.is_empty()
+                    && faults.reference_reachable(na, i.network)
             });
             for b in 0..n {
                 if a == b {
                     continue;
                 }
                 let nb = NodeId(b as u16);
-                let serial = t.nodes[a].serial.iter().any(|s| s.peer == nb) && faults.serial_up(na, nb);
+                let serial =
+                    t.nodes[a].serial.iter().any(|s| s.peer == nb) && faults.serial_up(na, nb);
                 let net = |x: NodeId, y: NodeId| {
                     t.nodes[a].interfaces.iter().any(|i| {
                         t.nodes[b].interface(i.network).is_some()
@@ -236,14 +266,24 @@ impl Checker {
     }
 
     /// The active fault set changed.
-    pub fn faults_changed(&mut self, now: Instant, faults: &FaultState, nodes: &[SimNode], t: &Topology) {
+    pub fn faults_changed(
+        &mut self,
+        now: Instant,
+        faults: &FaultState,
+        nodes: &[SimNode],
+        t: &Topology,
+    ) {
         self.recompute(faults, t);
         self.note_connectivity(now, nodes);
     }
 
     fn note_connectivity(&mut self, now: Instant, nodes: &[SimNode]) {
         let comps = self.components_by(nodes, &self.net_connected);
-        let distinct = comps.iter().flatten().collect::<std::collections::BTreeSet<_>>().len();
+        let distinct = comps
+            .iter()
+            .flatten()
+            .collect::<std::collections::BTreeSet<_>>()
+            .len();
         if distinct > 1 {
             self.last_disconnected = Some(now);
         }
@@ -294,15 +334,28 @@ impl Checker {
     }
 
     /// A node emitted an event (S2 is judged on isolation).
-    pub fn event(&mut self, now: Instant, node: NodeId, e: &Event, _faults: &FaultState, nodes: &[SimNode], t: &Topology) {
+    pub fn event(
+        &mut self,
+        now: Instant,
+        node: NodeId,
+        e: &Event,
+        _faults: &FaultState,
+        nodes: &[SimNode],
+        t: &Topology,
+    ) {
         if self.violation.is_some() {
             return;
         }
-        let Event::IsolateSelf { reason, .. } = e else { return };
+        let Event::IsolateSelf { reason, .. } = e else {
+            return;
+        };
         self.note_connectivity(now, nodes);
         let from = now - self.lookback;
-        let relevant: Vec<&ScheduledFault> =
-            self.schedule.iter().filter(|f| f.start <= now && f.end.is_none_or(|e| e > from)).collect();
+        let relevant: Vec<&ScheduledFault> = self
+            .schedule
+            .iter()
+            .filter(|f| f.start <= now && f.end.is_none_or(|e| e > from))
+            .collect();
         let mut structural = 0;
         let mut all_s2 = true;
         for f in &relevant {
@@ -332,10 +385,14 @@ impl Checker {
     /// within bounds; `None`: outside S2.
     fn s2_class(&self, f: &SimFault) -> Option<bool> {
         match f {
-            SimFault::Attachment { .. } | SimFault::HubDown { .. } | SimFault::UpstreamDown { .. } | SimFault::SerialCut { .. } => {
-                Some(true)
-            }
-            SimFault::Disk { mode: DiskMode::Slow, .. } => Some(true),
+            SimFault::Attachment { .. }
+            | SimFault::HubDown { .. }
+            | SimFault::UpstreamDown { .. }
+            | SimFault::SerialCut { .. } => Some(true),
+            SimFault::Disk {
+                mode: DiskMode::Slow,
+                ..
+            } => Some(true),
             SimFault::Disk { .. } if !self.isolate_on_disk_failure => Some(true),
             SimFault::Loss { permille } if *permille <= S2_MAX_LOSS_PERMILLE => Some(false),
             SimFault::Delay { .. } | SimFault::Reorder { .. } => Some(false),
@@ -369,11 +426,14 @@ impl Checker {
                 let key = (NodeId(a as u16), NodeId(b as u16));
                 let split = nodes[a].active() && nodes[b].active() && comps[a] != comps[b];
                 let judged = split && {
-                    let side_ref = |c: Option<usize>| (0..n).any(|m| comps[m] == c && self.reaches_reference[m]);
+                    let side_ref = |c: Option<usize>| {
+                        (0..n).any(|m| comps[m] == c && self.reaches_reference[m])
+                    };
                     self.fence_hook
                         || !side_ref(comps[a])
                         || !side_ref(comps[b])
-                        || (n >= 3 && *clean.get_or_insert_with(|| self.clean_partition(nodes, &comps)))
+                        || (n >= 3
+                            && *clean.get_or_insert_with(|| self.clean_partition(nodes, &comps)))
                 };
                 if !judged {
                     self.split_since.remove(&key);
@@ -400,8 +460,10 @@ impl Checker {
         }
         // S1′: holding the services of an active, connected peer.
         for a in 0..n {
-            let Some(node) = nodes[a].node.as_ref().filter(|_| nodes[a].running()) else { continue };
-            for (&p, _) in node.held_peers() {
+            let Some(node) = nodes[a].node.as_ref().filter(|_| nodes[a].running()) else {
+                continue;
+            };
+            for &p in node.held_peers().keys() {
                 let b = p.index();
                 let key = (NodeId(a as u16), p);
                 if b < n && nodes[b].active() && self.connected[a][b] {
@@ -424,23 +486,37 @@ impl Checker {
                 }
             }
         }
-        self.conflict_since
-            .retain(|&(a, p), _| nodes[a.index()].node.as_ref().is_some_and(|x| x.held_peers().contains_key(&p)));
+        self.conflict_since.retain(|&(a, p), _| {
+            nodes[a.index()]
+                .node
+                .as_ref()
+                .is_some_and(|x| x.held_peers().contains_key(&p))
+        });
         // S3.
         for a in 0..n {
             for b in (a + 1)..n {
                 if !(nodes[a].running() && nodes[b].running() && self.connected[a][b]) {
                     continue;
                 }
-                let (Some(x), Some(y)) = (nodes[a].node.as_ref(), nodes[b].node.as_ref()) else { continue };
-                let (Some(ix), Some(iy)) = (x.incident(), y.incident()) else { continue };
+                let (Some(x), Some(y)) = (nodes[a].node.as_ref(), nodes[b].node.as_ref()) else {
+                    continue;
+                };
+                let (Some(ix), Some(iy)) = (x.incident(), y.incident()) else {
+                    continue;
+                };
                 if ix.id == iy.id {
                     self.judged.s3_pairs += 1;
                     if ix != iy {
                         return Err(Violation {
                             invariant: "S3 (agreement)",
                             at: now,
-                            detail: format!("{} records {:?} but {} records {:?} for the same incident", name(a), ix, name(b), iy),
+                            detail: format!(
+                                "{} records {:?} but {} records {:?} for the same incident",
+                                name(a),
+                                ix,
+                                name(b),
+                                iy
+                            ),
                         });
                     }
                 }
@@ -454,7 +530,9 @@ impl Checker {
             }
             let (kind, subject) = c.expected;
             for (i, sn) in nodes.iter().enumerate() {
-                let Some(node) = sn.node.as_ref().filter(|_| sn.running()) else { continue };
+                let Some(node) = sn.node.as_ref().filter(|_| sn.running()) else {
+                    continue;
+                };
                 if c.stopped == Some(NodeId(i as u16)) {
                     continue;
                 }

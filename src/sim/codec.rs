@@ -20,7 +20,11 @@ pub struct Codec {
 
 impl Codec {
     pub fn new() -> Option<Codec> {
-        Keyring::new("sim", SIM_KEY).ok().map(|keys| Codec { keys, errors: 0, last_error: None })
+        Keyring::new("sim", SIM_KEY).ok().map(|keys| Codec {
+            keys,
+            errors: 0,
+            last_error: None,
+        })
     }
 
     pub fn encode(&mut self, topology: &Topology, message: &Message) -> Option<Vec<u8>> {

@@ -39,23 +39,50 @@ pub enum DiskMode {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum SimFault {
     /// The node stops; at the end of the fault it restarts with a new incarnation.
-    Crash { node: NodeId },
+    Crash {
+        node: NodeId,
+    },
     /// The node stops processing (carrier stays up); at the end it resumes where it was.
-    Freeze { node: NodeId },
-    Attachment { node: NodeId, network: NetworkId, mode: AttachmentMode },
-    HubDown { network: NetworkId },
+    Freeze {
+        node: NodeId,
+    },
+    Attachment {
+        node: NodeId,
+        network: NetworkId,
+        mode: AttachmentMode,
+    },
+    HubDown {
+        network: NetworkId,
+    },
     /// The references of the network stop answering; the segment itself works.
-    UpstreamDown { network: NetworkId },
-    SerialCut { a: NodeId, b: NodeId },
-    Disk { node: NodeId, mode: DiskMode },
+    UpstreamDown {
+        network: NetworkId,
+    },
+    SerialCut {
+        a: NodeId,
+        b: NodeId,
+    },
+    Disk {
+        node: NodeId,
+        mode: DiskMode,
+    },
     /// Random loss on every NIC, per mille, each frame independently.
-    Loss { permille: u16 },
+    Loss {
+        permille: u16,
+    },
     /// Extra one-way latency on every network path.
-    Delay { extra: Duration },
+    Delay {
+        extra: Duration,
+    },
     /// Random extra latency in `[0, jitter)` per frame, so frames overtake each other.
-    Reorder { jitter: Duration },
+    Reorder {
+        jitter: Duration,
+    },
     /// `inner` toggles on and off every `period` while the flap is active (on first).
-    Flap { inner: Box<SimFault>, period: Duration },
+    Flap {
+        inner: Box<SimFault>,
+        period: Duration,
+    },
 }
 
 impl SimFault {
@@ -64,28 +91,55 @@ impl SimFault {
     /// (loss, delay, reordering), flapping, or whose verdict depends on policy.
     pub fn expected(&self) -> Option<(VerdictKind, Component)> {
         Some(match *self {
-            SimFault::Crash { node } | SimFault::Freeze { node } => (VerdictKind::NodeFailed, Component::Node(node)),
-            SimFault::Attachment { node, network, mode: AttachmentMode::Down | AttachmentMode::Silent } => {
-                (VerdictKind::AttachmentFailed, Component::Attachment(node, network))
+            SimFault::Crash { node } | SimFault::Freeze { node } => {
+                (VerdictKind::NodeFailed, Component::Node(node))
             }
+            SimFault::Attachment {
+                node,
+                network,
+                mode: AttachmentMode::Down | AttachmentMode::Silent,
+            } => (
+                VerdictKind::AttachmentFailed,
+                Component::Attachment(node, network),
+            ),
             SimFault::HubDown { network } => (VerdictKind::HubFailed, Component::Hub(network)),
-            SimFault::UpstreamDown { network } => (VerdictKind::UpstreamFailed, Component::Upstream(network)),
-            SimFault::SerialCut { a, b } => (VerdictKind::SerialFailed, Component::Serial(a.min(b), a.max(b))),
-            SimFault::Disk { node, mode: DiskMode::Failing | DiskMode::Hung } => {
-                (VerdictKind::DiskFailed, Component::Disk(node))
+            SimFault::UpstreamDown { network } => {
+                (VerdictKind::UpstreamFailed, Component::Upstream(network))
             }
+            SimFault::SerialCut { a, b } => (
+                VerdictKind::SerialFailed,
+                Component::Serial(a.min(b), a.max(b)),
+            ),
+            SimFault::Disk {
+                node,
+                mode: DiskMode::Failing | DiskMode::Hung,
+            } => (VerdictKind::DiskFailed, Component::Disk(node)),
             _ => return None,
         })
     }
 
     /// Operator-facing description, e.g. `attachment n2.A tx-only`.
     pub fn describe(&self, t: &Topology) -> String {
-        let n = |id: NodeId| t.nodes.get(id.index()).map_or("?", |n| n.name.as_str()).to_string();
-        let s = |id: NetworkId| t.networks.get(id.index()).map_or("?", |n| n.name.as_str()).to_string();
+        let n = |id: NodeId| {
+            t.nodes
+                .get(id.index())
+                .map_or("?", |n| n.name.as_str())
+                .to_string()
+        };
+        let s = |id: NetworkId| {
+            t.networks
+                .get(id.index())
+                .map_or("?", |n| n.name.as_str())
+                .to_string()
+        };
         match self {
             SimFault::Crash { node } => format!("crash {}", n(*node)),
             SimFault::Freeze { node } => format!("freeze {}", n(*node)),
-            SimFault::Attachment { node, network, mode } => {
+            SimFault::Attachment {
+                node,
+                network,
+                mode,
+            } => {
                 let m = match mode {
                     AttachmentMode::Down => "down".to_string(),
                     AttachmentMode::Silent => "silent".to_string(),
@@ -96,13 +150,23 @@ impl SimFault {
                 format!("attachment {}.{} {}", n(*node), s(*network), m)
             }
             SimFault::HubDown { network } => format!("hub {} down", s(*network)),
-            SimFault::UpstreamDown { network } => format!("upstream of {} unreachable", s(*network)),
+            SimFault::UpstreamDown { network } => {
+                format!("upstream of {} unreachable", s(*network))
+            }
             SimFault::SerialCut { a, b } => format!("serial {}–{} cut", n(*a), n(*b)),
-            SimFault::Disk { node, mode } => format!("disk of {} {:?}", n(*node), mode).to_lowercase(),
+            SimFault::Disk { node, mode } => {
+                format!("disk of {} {:?}", n(*node), mode).to_lowercase()
+            }
             SimFault::Loss { permille } => format!("loss {}‰ on every NIC", permille),
             SimFault::Delay { extra } => format!("delay +{} ms", extra.as_millis()),
-            SimFault::Reorder { jitter } => format!("reordering (jitter {} ms)", jitter.as_millis()),
-            SimFault::Flap { inner, period } => format!("flapping every {} ms: {}", period.as_millis(), inner.describe(t)),
+            SimFault::Reorder { jitter } => {
+                format!("reordering (jitter {} ms)", jitter.as_millis())
+            }
+            SimFault::Flap { inner, period } => format!(
+                "flapping every {} ms: {}",
+                period.as_millis(),
+                inner.describe(t)
+            ),
         }
     }
 
@@ -149,7 +213,12 @@ impl Schedule {
         let mut out = String::new();
         for f in &self.faults {
             let end = f.end.map_or("end".to_string(), |e| e.to_string());
-            out.push_str(&format!("  {} .. {}: {}\n", f.start, end, f.fault.describe(t)));
+            out.push_str(&format!(
+                "  {} .. {}: {}\n",
+                f.start,
+                end,
+                f.fault.describe(t)
+            ));
         }
         out
     }
@@ -157,7 +226,12 @@ impl Schedule {
     /// Draws a random schedule over every fault mode of DESIGN §2 (plus loss, delay,
     /// reordering, flapping and freezes): `0..=max_faults` faults starting in
     /// `[1 s, horizon - 4 s)`, each either healing after 0.3–8 s or lasting to the end.
-    pub fn random(rng: &mut StdRng, t: &Topology, horizon: Duration, max_faults: usize) -> Schedule {
+    pub fn random(
+        rng: &mut StdRng,
+        t: &Topology,
+        horizon: Duration,
+        max_faults: usize,
+    ) -> Schedule {
         let mut s = Schedule::new();
         let count = rng.gen_range(0..=max_faults);
         let horizon_ms = horizon.as_millis() as u64;
@@ -169,7 +243,11 @@ impl Schedule {
             } else {
                 None
             };
-            s.faults.push(ScheduledFault { start: Instant::from_millis(start_ms), end, fault });
+            s.faults.push(ScheduledFault {
+                start: Instant::from_millis(start_ms),
+                end,
+                fault,
+            });
         }
         s.faults.sort_by_key(|f| f.start);
         s
@@ -182,18 +260,42 @@ fn random_fault(rng: &mut StdRng, t: &Topology, depth: u32) -> SimFault {
     let lines = t.serial_lines();
     let pick = rng.gen_range(0..if depth == 0 { 14 } else { 9 });
     match pick {
-        0 => SimFault::Attachment { node, network, mode: AttachmentMode::Down },
-        1 => SimFault::Attachment { node, network, mode: AttachmentMode::Silent },
-        2 => SimFault::Attachment { node, network, mode: AttachmentMode::TxOnly },
-        3 => SimFault::Attachment { node, network, mode: AttachmentMode::RxOnly },
+        0 => SimFault::Attachment {
+            node,
+            network,
+            mode: AttachmentMode::Down,
+        },
+        1 => SimFault::Attachment {
+            node,
+            network,
+            mode: AttachmentMode::Silent,
+        },
+        2 => SimFault::Attachment {
+            node,
+            network,
+            mode: AttachmentMode::TxOnly,
+        },
+        3 => SimFault::Attachment {
+            node,
+            network,
+            mode: AttachmentMode::RxOnly,
+        },
         4 => SimFault::HubDown { network },
         5 => SimFault::UpstreamDown { network },
         6 if !lines.is_empty() => {
             let (a, b) = lines[rng.gen_range(0..lines.len())];
             SimFault::SerialCut { a, b }
         }
-        6 | 7 => SimFault::Attachment { node, network, mode: AttachmentMode::Lossy { permille: rng.gen_range(10..300) } },
-        8 => SimFault::Loss { permille: rng.gen_range(1..60) },
+        6 | 7 => SimFault::Attachment {
+            node,
+            network,
+            mode: AttachmentMode::Lossy {
+                permille: rng.gen_range(10..300),
+            },
+        },
+        8 => SimFault::Loss {
+            permille: rng.gen_range(1..60),
+        },
         9 => SimFault::Crash { node },
         10 => SimFault::Freeze { node },
         11 => {
@@ -202,9 +304,13 @@ fn random_fault(rng: &mut StdRng, t: &Topology, depth: u32) -> SimFault {
         }
         12 => {
             if rng.gen_bool(0.5) {
-                SimFault::Delay { extra: Duration::from_millis(rng.gen_range(1..40)) }
+                SimFault::Delay {
+                    extra: Duration::from_millis(rng.gen_range(1..40)),
+                }
             } else {
-                SimFault::Reorder { jitter: Duration::from_millis(rng.gen_range(1..40)) }
+                SimFault::Reorder {
+                    jitter: Duration::from_millis(rng.gen_range(1..40)),
+                }
             }
         }
         _ => SimFault::Flap {
@@ -234,10 +340,17 @@ impl FaultState {
         // The most severe mode wins when several apply.
         let mut worst: Option<AttachmentMode> = None;
         for f in &self.active {
-            if let SimFault::Attachment { node: n, network: s, mode } = *f {
+            if let SimFault::Attachment {
+                node: n,
+                network: s,
+                mode,
+            } = *f
+            {
                 if n == node && s == network {
                     worst = Some(match (worst, mode) {
-                        (Some(AttachmentMode::Down), _) | (_, AttachmentMode::Down) => AttachmentMode::Down,
+                        (Some(AttachmentMode::Down), _) | (_, AttachmentMode::Down) => {
+                            AttachmentMode::Down
+                        }
                         (None, m) | (Some(AttachmentMode::Lossy { .. }), m) => m,
                         (Some(w), AttachmentMode::Lossy { .. }) => w,
                         (Some(w), m) if w == m => w,
@@ -255,11 +368,17 @@ impl FaultState {
     }
 
     pub fn can_tx(&self, node: NodeId, network: NetworkId) -> bool {
-        matches!(self.attachment_mode(node, network), None | Some(AttachmentMode::TxOnly | AttachmentMode::Lossy { .. }))
+        matches!(
+            self.attachment_mode(node, network),
+            None | Some(AttachmentMode::TxOnly | AttachmentMode::Lossy { .. })
+        )
     }
 
     pub fn can_rx(&self, node: NodeId, network: NetworkId) -> bool {
-        matches!(self.attachment_mode(node, network), None | Some(AttachmentMode::RxOnly | AttachmentMode::Lossy { .. }))
+        matches!(
+            self.attachment_mode(node, network),
+            None | Some(AttachmentMode::RxOnly | AttachmentMode::Lossy { .. })
+        )
     }
 
     /// Loss probability (per mille) a frame suffers leaving or entering this attachment.
@@ -271,16 +390,24 @@ impl FaultState {
     }
 
     pub fn hub_up(&self, network: NetworkId) -> bool {
-        !self.active.iter().any(|f| matches!(*f, SimFault::HubDown { network: s } if s == network))
+        !self
+            .active
+            .iter()
+            .any(|f| matches!(*f, SimFault::HubDown { network: s } if s == network))
     }
 
     pub fn upstream_up(&self, network: NetworkId) -> bool {
-        !self.active.iter().any(|f| matches!(*f, SimFault::UpstreamDown { network: s } if s == network))
+        !self
+            .active
+            .iter()
+            .any(|f| matches!(*f, SimFault::UpstreamDown { network: s } if s == network))
     }
 
     pub fn serial_up(&self, a: NodeId, b: NodeId) -> bool {
         let (a, b) = (a.min(b), a.max(b));
-        !self.active.iter().any(|f| matches!(*f, SimFault::SerialCut { a: x, b: y } if (x.min(y), x.max(y)) == (a, b)))
+        !self.active.iter().any(
+            |f| matches!(*f, SimFault::SerialCut { a: x, b: y } if (x.min(y), x.max(y)) == (a, b)),
+        )
     }
 
     pub fn disk(&self, node: NodeId) -> Option<DiskMode> {
@@ -331,12 +458,21 @@ impl FaultState {
 
     /// Whether `node` reaches the references of `network` (echo out and reply back).
     pub fn reference_reachable(&self, node: NodeId, network: NetworkId) -> bool {
-        self.can_tx(node, network) && self.can_rx(node, network) && self.hub_up(network) && self.upstream_up(network)
+        self.can_tx(node, network)
+            && self.can_rx(node, network)
+            && self.hub_up(network)
+            && self.upstream_up(network)
     }
 }
 
 impl fmt::Display for ScheduledFault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}..{}: {:?}", self.start, self.end.map_or("end".to_string(), |e| e.to_string()), self.fault)
+        write!(
+            f,
+            "{}..{}: {:?}",
+            self.start,
+            self.end.map_or("end".to_string(), |e| e.to_string()),
+            self.fault
+        )
     }
 }

@@ -35,7 +35,12 @@ pub struct Shape {
 impl Shape {
     /// The fault-matrix cluster of DESIGN §8: n1, n2; networks A, B with references; serial.
     pub fn matrix() -> Shape {
-        Shape { nodes: 2, networks: 2, serial: SerialLayout::Ring, references: true }
+        Shape {
+            nodes: 2,
+            networks: 2,
+            serial: SerialLayout::Ring,
+            references: true,
+        }
     }
 
     pub fn with_nodes(mut self, nodes: usize) -> Shape {
@@ -96,7 +101,12 @@ impl Shape {
                         .map(|s| InterfaceSpec {
                             network: NetworkId(s as u16),
                             device: format!("eth{s}"),
-                            address: Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, (s * 32 + i + 1) as u8))),
+                            address: Some(IpAddr::V4(Ipv4Addr::new(
+                                192,
+                                0,
+                                2,
+                                (s * 32 + i + 1) as u8,
+                            ))),
                         })
                         .collect(),
                     serial: pairs
@@ -109,14 +119,24 @@ impl Shape {
                             } else {
                                 return None;
                             };
-                            Some(SerialPortSpec { peer, device: format!("/dev/ttyS{}", peer.0), baud: 115_200 })
+                            Some(SerialPortSpec {
+                                peer,
+                                device: format!("/dev/ttyS{}", peer.0),
+                                baud: 115_200,
+                            })
                         })
                         .collect(),
                     disk: Some("/dev/sda".to_string()),
                 }
             })
             .collect();
-        Topology { cluster: "sim".to_string(), nodes, networks, timing, thresholds }
+        Topology {
+            cluster: "sim".to_string(),
+            nodes,
+            networks,
+            timing,
+            thresholds,
+        }
     }
 }
 

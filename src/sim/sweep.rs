@@ -38,7 +38,12 @@ pub fn config_for_seed(seed: u64, codec: bool) -> SimConfig {
         30..=69 => SerialLayout::Ring,
         _ => SerialLayout::FirstPair,
     };
-    let shape = Shape { nodes, networks, serial, references: rng.gen_bool(0.85) };
+    let shape = Shape {
+        nodes,
+        networks,
+        serial,
+        references: rng.gen_bool(0.85),
+    };
     let mut config = SimConfig::new(shape);
     config.seed = seed;
     config.horizon = SWEEP_HORIZON;

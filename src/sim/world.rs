@@ -32,6 +32,9 @@ const FROZEN_INBOX: usize = 64;
 /// Replay window of the simulated driver's filter, in sequence numbers.
 const REPLAY_WINDOW: u64 = 64;
 
+/// A node's verdict kind and subjects, as the assertions compare them.
+pub type Verdict = (VerdictKind, Vec<crate::core::diagnosis::Component>);
+
 /// Everything that defines one simulated run.
 #[derive(Clone, Debug)]
 pub struct SimConfig {
@@ -81,7 +84,8 @@ impl SimConfig {
     }
 
     pub fn topology(&self) -> Topology {
-        self.shape.topology(self.timing.clone(), self.thresholds.clone())
+        self.shape
+            .topology(self.timing.clone(), self.thresholds.clone())
     }
 }
 
@@ -101,11 +105,30 @@ enum ProbeTick {
 
 #[derive(Debug)]
 enum Action {
-    Timer { node: NodeId, generation: u64 },
-    Deliver { to: NodeId, message: Box<Message> },
-    Probe { node: NodeId, tick: ProbeTick, incarnation: u64 },
-    Observe { node: NodeId, incarnation: u64, observation: Observation },
-    Hook { node: NodeId, incarnation: u64, hook: HookKind, incident: IncidentId },
+    Timer {
+        node: NodeId,
+        generation: u64,
+    },
+    Deliver {
+        to: NodeId,
+        message: Box<Message>,
+    },
+    Probe {
+        node: NodeId,
+        tick: ProbeTick,
+        incarnation: u64,
+    },
+    Observe {
+        node: NodeId,
+        incarnation: u64,
+        observation: Observation,
+    },
+    Hook {
+        node: NodeId,
+        incarnation: u64,
+        hook: HookKind,
+        incident: IncidentId,
+    },
     /// A fault starts or ends, or a flap toggles: recompute the active set.
     FaultEdge,
     /// Nothing happens; invariants are checked at this exact time (S4 deadlines).
@@ -151,12 +174,20 @@ impl Replay {
             return false;
         }
         if incarnation > self.incarnation {
-            *self = Replay { incarnation, highest: sequence, seen: 1 };
+            *self = Replay {
+                incarnation,
+                highest: sequence,
+                seen: 1,
+            };
             return true;
         }
         if sequence > self.highest {
             let shift = sequence - self.highest;
-            self.seen = if shift >= REPLAY_WINDOW { 1 } else { (self.seen << shift) | 1 };
+            self.seen = if shift >= REPLAY_WINDOW {
+                1
+            } else {
+                (self.seen << shift) | 1
+            };
             self.highest = sequence;
             true
         } else {
@@ -253,7 +284,13 @@ impl Sim {
         let nodes = topology
             .node_ids()
             .map(|id| SimNode {
-                node: Some(Node::new(topology.clone(), id, 1, config.options.clone(), now)),
+                node: Some(Node::new(
+                    topology.clone(),
+                    id,
+                    1,
+                    config.options.clone(),
+                    now,
+                )),
                 incarnation: 1,
                 frozen: false,
                 fenced: false,
@@ -317,8 +354,22 @@ impl Sim {
             let id = NodeId(i as u16);
             // Stagger probe phases a little, as real daemons start at different moments.
             let phase = Duration::from_micros(sim.rng.gen_range(0..10_000));
-            sim.push(now + phase, Action::Probe { node: id, tick: ProbeTick::Network, incarnation: 1 });
-            sim.push(now + phase, Action::Probe { node: id, tick: ProbeTick::Disk, incarnation: 1 });
+            sim.push(
+                now + phase,
+                Action::Probe {
+                    node: id,
+                    tick: ProbeTick::Network,
+                    incarnation: 1,
+                },
+            );
+            sim.push(
+                now + phase,
+                Action::Probe {
+                    node: id,
+                    tick: ProbeTick::Disk,
+                    incarnation: 1,
+                },
+            );
             sim.sync(id);
         }
         sim
@@ -326,7 +377,11 @@ impl Sim {
 
     fn push(&mut self, at: Instant, action: Action) {
         self.order += 1;
-        self.queue.push(Reverse(Queued { at, order: self.order, action }));
+        self.queue.push(Reverse(Queued {
+            at,
+            order: self.order,
+            action,
+        }));
     }
 
     pub fn node(&self, id: NodeId) -> Option<&Node> {
@@ -344,11 +399,21 @@ impl Sim {
             if q.at > until || self.ended {
                 break;
             }
-            let Some(Reverse(q)) = self.queue.pop() else { break };
+            let Some(Reverse(q)) = self.queue.pop() else {
+                break;
+            };
             self.now = self.now.max(q.at);
             self.step(q.action);
             if self.config.check {
-                let Sim { checker, nodes, faults, now, config, topology, .. } = self;
+                let Sim {
+                    checker,
+                    nodes,
+                    faults,
+                    now,
+                    config,
+                    topology,
+                    ..
+                } = self;
                 checker.check(*now, nodes, faults, config, topology)?;
             }
         }
@@ -375,19 +440,35 @@ impl Sim {
                 self.sync(node);
             }
             Action::Deliver { to, message } => self.deliver(to, *message),
-            Action::Probe { node, tick, incarnation } => self.probe(node, tick, incarnation),
-            Action::Observe { node, incarnation, observation } => {
+            Action::Probe {
+                node,
+                tick,
+                incarnation,
+            } => self.probe(node, tick, incarnation),
+            Action::Observe {
+                node,
+                incarnation,
+                observation,
+            } => {
                 let sn = &mut self.nodes[node.index()];
                 if sn.incarnation != incarnation || !sn.running() {
                     return;
                 }
-                let obs = Observation { at: self.now, ..observation };
+                let obs = Observation {
+                    at: self.now,
+                    ..observation
+                };
                 if let Some(n) = sn.node.as_mut() {
                     n.handle_observation(obs);
                 }
                 self.sync(node);
             }
-            Action::Hook { node, incarnation, hook, incident } => {
+            Action::Hook {
+                node,
+                incarnation,
+                hook,
+                incident,
+            } => {
                 let sn = &mut self.nodes[node.index()];
                 if sn.incarnation != incarnation || !sn.alive() {
                     return;
@@ -400,7 +481,8 @@ impl Sim {
                     HookKind::Fence { peer } => self.fence(peer),
                     _ => true,
                 };
-                self.trace.u64(0xF00D ^ u64::from(node.0) ^ u64::from(success));
+                self.trace
+                    .u64(0xF00D ^ u64::from(node.0) ^ u64::from(success));
                 if let Some(n) = self.nodes[node.index()].node.as_mut() {
                     n.handle_hook_result(self.now, hook, incident, success);
                 }
@@ -445,8 +527,12 @@ impl Sim {
         // Node-level transitions.
         for i in 0..self.nodes.len() {
             let id = NodeId(i as u16);
-            let crashed = active.iter().any(|f| matches!(*f, SimFault::Crash { node } if node == id));
-            let frozen = active.iter().any(|f| matches!(*f, SimFault::Freeze { node } if node == id));
+            let crashed = active
+                .iter()
+                .any(|f| matches!(*f, SimFault::Crash { node } if node == id));
+            let frozen = active
+                .iter()
+                .any(|f| matches!(*f, SimFault::Freeze { node } if node == id));
             let sn = &mut self.nodes[i];
             if sn.fenced {
                 continue;
@@ -462,12 +548,32 @@ impl Sim {
                 // Restart with a new incarnation.
                 sn.incarnation += 1;
                 let inc = sn.incarnation;
-                sn.node = Some(Node::new(self.topology.clone(), id, inc, self.config.options.clone(), now));
+                sn.node = Some(Node::new(
+                    self.topology.clone(),
+                    id,
+                    inc,
+                    self.config.options.clone(),
+                    now,
+                ));
                 sn.replay.clear();
                 sn.timer_at = None;
                 sn.disk_ticks = 0;
-                self.push(now, Action::Probe { node: id, tick: ProbeTick::Network, incarnation: inc });
-                self.push(now, Action::Probe { node: id, tick: ProbeTick::Disk, incarnation: inc });
+                self.push(
+                    now,
+                    Action::Probe {
+                        node: id,
+                        tick: ProbeTick::Network,
+                        incarnation: inc,
+                    },
+                );
+                self.push(
+                    now,
+                    Action::Probe {
+                        node: id,
+                        tick: ProbeTick::Disk,
+                        incarnation: inc,
+                    },
+                );
                 self.trace.u64(0xB007 ^ i as u64);
                 self.sync(id);
             }
@@ -481,7 +587,14 @@ impl Sim {
             }
         }
         self.faults.set(active);
-        let Sim { checker, faults, nodes, topology, now, .. } = self;
+        let Sim {
+            checker,
+            faults,
+            nodes,
+            topology,
+            now,
+            ..
+        } = self;
         checker.faults_changed(*now, faults, nodes, topology);
     }
 
@@ -498,11 +611,33 @@ impl Sim {
             }
         }
         for (hook, incident) in hooks {
-            self.push(now, Action::Hook { node: id, incarnation: inc, hook, incident });
+            self.push(
+                now,
+                Action::Hook {
+                    node: id,
+                    incarnation: inc,
+                    hook,
+                    incident,
+                },
+            );
         }
         // Probes stopped while frozen: restart them.
-        self.push(now, Action::Probe { node: id, tick: ProbeTick::Network, incarnation: inc });
-        self.push(now, Action::Probe { node: id, tick: ProbeTick::Disk, incarnation: inc });
+        self.push(
+            now,
+            Action::Probe {
+                node: id,
+                tick: ProbeTick::Network,
+                incarnation: inc,
+            },
+        );
+        self.push(
+            now,
+            Action::Probe {
+                node: id,
+                tick: ProbeTick::Disk,
+                incarnation: inc,
+            },
+        );
         self.sync(id);
     }
 
@@ -532,21 +667,50 @@ impl Sim {
             match &e {
                 Event::IsolateSelf { incident, .. } => {
                     let at = now + self.config.hook_delay;
-                    self.push(at, Action::Hook { node: id, incarnation: inc, hook: HookKind::Isolate, incident: *incident });
+                    self.push(
+                        at,
+                        Action::Hook {
+                            node: id,
+                            incarnation: inc,
+                            hook: HookKind::Isolate,
+                            incident: *incident,
+                        },
+                    );
                 }
                 Event::Fence { peer, incident } => {
                     let at = now + self.config.hook_delay;
-                    self.push(at, Action::Hook { node: id, incarnation: inc, hook: HookKind::Fence { peer: *peer }, incident: *incident });
+                    self.push(
+                        at,
+                        Action::Hook {
+                            node: id,
+                            incarnation: inc,
+                            hook: HookKind::Fence { peer: *peer },
+                            incident: *incident,
+                        },
+                    );
                 }
                 Event::TakeOver { peer, incident } => {
                     let at = now + self.config.hook_delay;
-                    self.push(at, Action::Hook { node: id, incarnation: inc, hook: HookKind::TakeOver { peer: *peer }, incident: *incident });
+                    self.push(
+                        at,
+                        Action::Hook {
+                            node: id,
+                            incarnation: inc,
+                            hook: HookKind::TakeOver { peer: *peer },
+                            incident: *incident,
+                        },
+                    );
                 }
                 _ => {}
             }
-            self.checker.event(now, id, &e, &self.faults, &self.nodes, &self.topology);
+            self.checker
+                .event(now, id, &e, &self.faults, &self.nodes, &self.topology);
             if self.config.record_events {
-                self.events.push(Logged { at: now, node: id, event: e });
+                self.events.push(Logged {
+                    at: now,
+                    node: id,
+                    event: e,
+                });
             }
         }
         let sn = &mut self.nodes[id.index()];
@@ -556,7 +720,13 @@ impl Sim {
                 sn.timer_generation += 1;
                 sn.timer_at = Some(t);
                 let generation = sn.timer_generation;
-                self.push(t, Action::Timer { node: id, generation });
+                self.push(
+                    t,
+                    Action::Timer {
+                        node: id,
+                        generation,
+                    },
+                );
             }
         }
     }
@@ -640,7 +810,8 @@ impl Sim {
                     }
                     let mut delay = self.config.network_latency + extra;
                     if !jitter.is_zero() {
-                        delay += Duration::from_nanos(self.rng.gen_range(0..jitter.as_nanos() as u64));
+                        delay +=
+                            Duration::from_nanos(self.rng.gen_range(0..jitter.as_nanos() as u64));
                     }
                     let at = self.now + delay;
                     self.send_frame(at, to, &t.message, bytes.as_deref());
@@ -655,7 +826,13 @@ impl Sim {
             _ => Some(message.clone()),
         };
         match message {
-            Some(message) => self.push(at, Action::Deliver { to, message: Box::new(message) }),
+            Some(message) => self.push(
+                at,
+                Action::Deliver {
+                    to,
+                    message: Box::new(message),
+                },
+            ),
             None => self.dropped += 1,
         }
     }
@@ -671,11 +848,21 @@ impl Sim {
             return;
         }
         let h = &message.header;
-        if !sn.replay.entry(h.sender).or_default().accept(h.incarnation, h.sequence) {
+        if !sn
+            .replay
+            .entry(h.sender)
+            .or_default()
+            .accept(h.incarnation, h.sequence)
+        {
             return;
         }
         self.delivered += 1;
-        self.trace.u64(self.now.as_nanos() ^ (u64::from(to.0) << 48) ^ (u64::from(h.sender.0) << 56) ^ h.sequence);
+        self.trace.u64(
+            self.now.as_nanos()
+                ^ (u64::from(to.0) << 48)
+                ^ (u64::from(h.sender.0) << 56)
+                ^ h.sequence,
+        );
         node.handle_message(self.now, message);
         self.sync(to);
     }
@@ -689,8 +876,13 @@ impl Sim {
         let timing = self.topology.timing.clone();
         match tick {
             ProbeTick::Network => {
-                let nets: Vec<NetworkId> =
-                    self.topology.node(id).interfaces.iter().map(|i| i.network).collect();
+                let nets: Vec<NetworkId> = self
+                    .topology
+                    .node(id)
+                    .interfaces
+                    .iter()
+                    .map(|i| i.network)
+                    .collect();
                 for s in nets {
                     let up = self.faults.carrier(id, s);
                     self.observe_now(id, Probe::Carrier { network: s, up });
@@ -698,34 +890,107 @@ impl Sim {
                     for target in targets {
                         if self.faults.reference_reachable(id, s) {
                             let rtt = Duration::from_micros(400) + self.faults.extra_delay() * 2;
-                            let obs = Observation { at: now, probe: Probe::Reference { network: s, target, outcome: EchoOutcome::Reply { rtt } } };
-                            self.push(now + rtt, Action::Observe { node: id, incarnation, observation: obs });
+                            let obs = Observation {
+                                at: now,
+                                probe: Probe::Reference {
+                                    network: s,
+                                    target,
+                                    outcome: EchoOutcome::Reply { rtt },
+                                },
+                            };
+                            self.push(
+                                now + rtt,
+                                Action::Observe {
+                                    node: id,
+                                    incarnation,
+                                    observation: obs,
+                                },
+                            );
                         } else {
-                            let obs = Observation { at: now, probe: Probe::Reference { network: s, target, outcome: EchoOutcome::Timeout } };
-                            self.push(now + timing.reference_timeout, Action::Observe { node: id, incarnation, observation: obs });
+                            let obs = Observation {
+                                at: now,
+                                probe: Probe::Reference {
+                                    network: s,
+                                    target,
+                                    outcome: EchoOutcome::Timeout,
+                                },
+                            };
+                            self.push(
+                                now + timing.reference_timeout,
+                                Action::Observe {
+                                    node: id,
+                                    incarnation,
+                                    observation: obs,
+                                },
+                            );
                         }
                     }
                 }
-                self.push(now + timing.reference_interval, Action::Probe { node: id, tick, incarnation });
+                self.push(
+                    now + timing.reference_interval,
+                    Action::Probe {
+                        node: id,
+                        tick,
+                        incarnation,
+                    },
+                );
             }
             ProbeTick::Disk => {
-                let serial_peers: Vec<NodeId> = self.topology.node(id).serial.iter().map(|s| s.peer).collect();
+                let serial_peers: Vec<NodeId> = self
+                    .topology
+                    .node(id)
+                    .serial
+                    .iter()
+                    .map(|s| s.peer)
+                    .collect();
                 for peer in serial_peers {
                     self.observe_now(id, Probe::SerialPort { peer, open: true });
                 }
                 let (delay, outcome) = match self.faults.disk(id) {
-                    None => (Duration::from_millis(1), DiskOutcome::Ok { latency: Duration::from_millis(1) }),
+                    None => (
+                        Duration::from_millis(1),
+                        DiskOutcome::Ok {
+                            latency: Duration::from_millis(1),
+                        },
+                    ),
                     Some(DiskMode::Slow) => {
                         let l = self.topology.thresholds.slow_disk * 2;
                         (l, DiskOutcome::Ok { latency: l })
                     }
-                    Some(DiskMode::Failing) => (Duration::from_millis(1), DiskOutcome::Failed { error: "EIO".to_string() }),
-                    Some(DiskMode::Hung) => (timing.disk_timeout, DiskOutcome::Hung { for_time: timing.disk_timeout }),
+                    Some(DiskMode::Failing) => (
+                        Duration::from_millis(1),
+                        DiskOutcome::Failed {
+                            error: "EIO".to_string(),
+                        },
+                    ),
+                    Some(DiskMode::Hung) => (
+                        timing.disk_timeout,
+                        DiskOutcome::Hung {
+                            for_time: timing.disk_timeout,
+                        },
+                    ),
                 };
                 self.nodes[id.index()].disk_ticks += 1;
-                let obs = Observation { at: now, probe: Probe::Disk { outcome } };
-                self.push(now + delay, Action::Observe { node: id, incarnation, observation: obs });
-                self.push(now + timing.disk_interval, Action::Probe { node: id, tick, incarnation });
+                let obs = Observation {
+                    at: now,
+                    probe: Probe::Disk { outcome },
+                };
+                self.push(
+                    now + delay,
+                    Action::Observe {
+                        node: id,
+                        incarnation,
+                        observation: obs,
+                    },
+                );
+                self.push(
+                    now + timing.disk_interval,
+                    Action::Probe {
+                        node: id,
+                        tick,
+                        incarnation,
+                    },
+                );
             }
         }
         self.sync(id);
@@ -739,12 +1004,16 @@ impl Sim {
     }
 
     /// Verdict kind and subjects of every running node (for assertions).
-    pub fn verdicts(&self) -> Vec<(NodeId, Option<(VerdictKind, Vec<crate::core::diagnosis::Component>)>)> {
+    pub fn verdicts(&self) -> Vec<(NodeId, Option<Verdict>)> {
         self.nodes
             .iter()
             .enumerate()
             .map(|(i, sn)| {
-                let v = sn.node.as_ref().filter(|_| !sn.frozen).map(|n| (n.diagnosis().kind, n.diagnosis().subjects.clone()));
+                let v = sn
+                    .node
+                    .as_ref()
+                    .filter(|_| !sn.frozen)
+                    .map(|n| (n.diagnosis().kind, n.diagnosis().subjects.clone()));
                 (NodeId(i as u16), v)
             })
             .collect()
@@ -756,14 +1025,26 @@ impl Sim {
     /// (operator commands such as quiesce/resume in scenario tests).
     pub fn with_node(&mut self, id: NodeId, f: impl FnOnce(&mut Node, Instant)) {
         let now = self.now;
-        if let Some(n) = self.nodes.get_mut(id.index()).and_then(|sn| sn.node.as_mut()) {
+        if let Some(n) = self
+            .nodes
+            .get_mut(id.index())
+            .and_then(|sn| sn.node.as_mut())
+        {
             f(n, now);
         }
         self.sync(id);
     }
 
     /// First logged event of `node` at or after `after` matching `pred`.
-    pub fn first_event(&self, node: NodeId, after: Instant, pred: impl Fn(&Event) -> bool) -> Option<Instant> {
-        self.events.iter().find(|l| l.node == node && l.at >= after && pred(&l.event)).map(|l| l.at)
+    pub fn first_event(
+        &self,
+        node: NodeId,
+        after: Instant,
+        pred: impl Fn(&Event) -> bool,
+    ) -> Option<Instant> {
+        self.events
+            .iter()
+            .find(|l| l.node == node && l.at >= after && pred(&l.event))
+            .map(|l| l.at)
     }
 }

@@ -10,6 +10,8 @@
 pub(crate) const MAX_CARDINALITY: usize = 6;
 /// Search nodes per call before falling back to a greedy cover.
 pub(crate) const SEARCH_BUDGET: usize = 50_000;
+/// Uncovered symptoms examined per search node to pick the one to branch on.
+const SCAN_UNCOVERED: usize = 64;
 /// Solutions of minimum size kept per sub-problem.
 pub(crate) const MAX_SOLUTIONS: usize = 16;
 
@@ -97,11 +99,18 @@ impl Dfs<'_, '_> {
             self.exhausted = true;
             return;
         }
-        // The uncovered symptom with the fewest usable explanations.
+        // The uncovered symptom with the fewest usable explanations, among the first
+        // `SCAN_UNCOVERED` uncovered ones (bounds the cost per node at thousands of symptoms;
+        // only the branching order depends on it, never which sets are found).
         let mut best: Option<(usize, usize)> = None;
+        let mut scanned = 0;
         for &t in self.p.targets {
             if covered.get(t) {
                 continue;
+            }
+            scanned += 1;
+            if scanned > SCAN_UNCOVERED {
+                break;
             }
             let n = self.p.explainers.get(t).map_or(0, |e| {
                 e.iter()
