@@ -329,4 +329,74 @@ fn cut_off_node_isolates_itself_and_peer_takes_over() {
         "n2 after heal: {}",
         v2.short()
     );
+    operators_view_of_the_incident(n1, incident(&take[0]).expect("incident id"));
+}
+
+/// The operator's side of the real cut-off incident above, on n1's real daemon: a scrape that
+/// promtool accepts, every API route, and `explain` live and offline from the journal.
+fn operators_view_of_the_incident(n1: &hadiag::lab::layout::NodeLayout, incident: String) {
+    use hadiag::lab::http::get_in_ns;
+    let get = |path: &str| {
+        get_in_ns(&n1.ns, n1.listen, path, Duration::from_secs(5))
+            .unwrap_or_else(|e| panic!("GET {path} on n1: {e}"))
+    };
+    let (status, metrics) = get("/metrics");
+    assert_eq!(status, 200, "/metrics: {metrics}");
+    for name in [
+        "hadiag_messages_rejected_total",
+        "hadiag_heartbeat_up",
+        "hadiag_reference_up",
+        "hadiag_serial_up",
+    ] {
+        assert!(metrics.contains(name), "{name} missing from a real scrape");
+    }
+    let mut promtool = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool (apt package prometheus) must be installed");
+    use std::io::Write as _;
+    promtool
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(metrics.as_bytes())
+        .expect("feed promtool");
+    let out = promtool.wait_with_output().expect("promtool");
+    assert!(
+        out.status.success(),
+        "promtool check metrics on a real scrape: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for path in ["/healthz", "/api/v1/status", "/api/v1/diagnosis"] {
+        let (status, body) = get(path);
+        assert_eq!(status, 200, "{path}: {body}");
+    }
+    let (status, body) = get("/api/v1/incidents?since=1h");
+    assert_eq!(status, 200, "incidents: {body}");
+    assert!(
+        body.contains(&incident),
+        "incident {incident} not listed: {body}"
+    );
+    let (status, body) = get("/api/v1/incidents?since=yesterday-ish");
+    assert_eq!(status, 400, "a bad `since` is a 400: {body}");
+    // explain offline, from the journal the daemon wrote during the incident.
+    let out = std::process::Command::new(daemon_exe())
+        .args(["explain", &incident, "--journal"])
+        .arg(&n1.state_dir)
+        .output()
+        .expect("run hadiag explain");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "explain --journal: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("{text}");
+    for needle in ["cut off", "n2", "reasoning", "timeline"] {
+        assert!(text.contains(needle), "explain lacks {needle:?}:\n{text}");
+    }
 }

@@ -205,8 +205,10 @@ impl Driver {
             .map_or_else(|| format!("#{}", n.0), |s| s.name.clone())
     }
 
+    /// The same id the journal, the API and `explain` show, so an operator can follow one
+    /// incident from a hook's environment to `hadiag explain`.
     fn incident_ref(&self, id: IncidentId) -> String {
-        format!("{}:{}", self.name_of(id.opener), id.number)
+        crate::journal::record::incident_ref(&self.topo, id)
     }
 
     /// Opens the heartbeat socket of one of our networks.

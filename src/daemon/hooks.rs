@@ -6,7 +6,7 @@
 //! | variable | value |
 //! |---|---|
 //! | `HADIAG_HOOK` | `isolate`, `takeover` or `fence` |
-//! | `HADIAG_INCIDENT` | incident id, `<opener>:<number>` (e.g. `n1:3`) |
+//! | `HADIAG_INCIDENT` | incident id, `<opener>-<number>` (e.g. `n1-3`), as in the journal, the API and `explain` |
 //! | `HADIAG_VERDICT` | verdict kind token (e.g. `cut_off`, `node_failed`) |
 //! | `HADIAG_SUBJECT` | subjects, space-separated operator names (e.g. `node n2`) |
 //! | `HADIAG_NODE` | name of the node running the hook |
