@@ -34,6 +34,20 @@ pub enum DiskHealth {
     Hung,
 }
 
+impl DiskHealth {
+    /// Stable token used on the wire and in the journal.
+    pub fn token(self) -> &'static str {
+        match self {
+            DiskHealth::Unknown => "unknown",
+            DiskHealth::None => "none",
+            DiskHealth::Ok => "ok",
+            DiskHealth::Slow => "slow",
+            DiskHealth::Failing => "failing",
+            DiskHealth::Hung => "hung",
+        }
+    }
+}
+
 /// What a node sees on one of its networks.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetView {

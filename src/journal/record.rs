@@ -462,14 +462,7 @@ pub fn reach_token(r: Reach) -> &'static str {
 }
 
 pub fn disk_token(d: DiskHealth) -> &'static str {
-    match d {
-        DiskHealth::Unknown => "unknown",
-        DiskHealth::None => "none",
-        DiskHealth::Ok => "ok",
-        DiskHealth::Slow => "slow",
-        DiskHealth::Failing => "failing",
-        DiskHealth::Hung => "hung",
-    }
+    d.token()
 }
 
 impl ViewRecord {

@@ -132,14 +132,7 @@ const DISKS: [DiskHealth; 6] = [
 ];
 
 pub fn disk_token(d: DiskHealth) -> &'static str {
-    match d {
-        DiskHealth::Unknown => "unknown",
-        DiskHealth::None => "none",
-        DiskHealth::Ok => "ok",
-        DiskHealth::Slow => "slow",
-        DiskHealth::Failing => "failing",
-        DiskHealth::Hung => "hung",
-    }
+    d.token()
 }
 
 pub fn disk_from_token(s: &str) -> Option<DiskHealth> {
