@@ -400,3 +400,388 @@ fn operators_view_of_the_incident(n1: &hadiag::lab::layout::NodeLayout, incident
         assert!(text.contains(needle), "explain lacks {needle:?}:\n{text}");
     }
 }
+
+/// One POST the webhook receiver got: when, where to, and the JSON body.
+#[derive(Clone, Debug)]
+struct Received {
+    at: Instant,
+    path: String,
+    body: serde_json::Value,
+}
+
+/// A webhook receiver on the loopback of a lab node's namespace (where that node's daemon
+/// posts its alerts). It accepts on a thread that joined the namespace, answers 200 to every
+/// POST and keeps what it got. Dropping it stops and joins the thread.
+struct WebhookReceiver {
+    got: std::sync::Arc<Mutex<Vec<Received>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl WebhookReceiver {
+    fn start(ns: &str, port: u16) -> WebhookReceiver {
+        use std::os::fd::AsRawFd;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let ns_path = std::path::Path::new("/run/netns").join(ns);
+        let (got2, stop2) = (got.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let f = std::fs::File::open(&ns_path).expect("open netns");
+            // SAFETY: setns on a valid namespace fd; it changes only this thread's namespace.
+            assert_eq!(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
+            let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind receiver");
+            listener.set_nonblocking(true).expect("nonblocking");
+            ready_tx.send(()).expect("ready");
+            while !stop2.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((s, _)) => {
+                        if let Some(r) = serve_one(s) {
+                            got2.lock().unwrap_or_else(|p| p.into_inner()).push(r);
+                        }
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        });
+        ready_rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("webhook receiver listening");
+        WebhookReceiver {
+            got,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn all(&self) -> Vec<Received> {
+        self.got.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Waits until some received POST satisfies `want`; returns it.
+    fn wait(&self, what: &str, within: Duration, want: impl Fn(&Received) -> bool) -> Received {
+        let start = Instant::now();
+        loop {
+            if let Some(r) = self.all().into_iter().find(&want) {
+                return r;
+            }
+            assert!(
+                start.elapsed() < within,
+                "no webhook for {what} within {within:?}; got:\n{}",
+                self.all()
+                    .iter()
+                    .map(|r| format!("{} {}", r.path, r.body))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for WebhookReceiver {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Reads one HTTP/1.1 request (headers + Content-Length body), answers 200, closes.
+fn serve_one(mut s: std::net::TcpStream) -> Option<Received> {
+    use std::io::{Read, Write};
+    s.set_nonblocking(false).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        let n = s.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    let path = head.split_whitespace().nth(1)?.to_string();
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    while buf.len() < head_end + len {
+        let n = s.read(&mut chunk).ok()?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let body = serde_json::from_slice(buf.get(head_end..head_end + len)?).ok()?;
+    let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    Some(Received {
+        at: Instant::now(),
+        path,
+        body,
+    })
+}
+
+/// hadiag's own webhook document (`format: json`), or the one alert of an Alertmanager array.
+fn alert_of(r: &Received) -> &serde_json::Value {
+    match r.body.as_array() {
+        Some(a) => &a[0],
+        None => &r.body,
+    }
+}
+
+fn field<'a>(v: &'a serde_json::Value, k: &str) -> &'a str {
+    v.get(k).and_then(|x| x.as_str()).unwrap_or("")
+}
+
+/// Runs a hadiag command inside the node's namespace (as an operator on that node would).
+fn hadiag_in(n: &hadiag::lab::layout::NodeLayout, args: &[&str]) -> String {
+    let out = hadiag::lab::netns::Netns::borrowed(&n.ns)
+        .command(&daemon_exe().display().to_string(), args)
+        .output()
+        .expect("run hadiag in the node's namespace");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "hadiag {args:?} in {}: {text}{}",
+        n.ns,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+/// The operators' side of real incidents on real daemons: n1 pages a webhook receiver on its
+/// loopback under mon semantics (after / every / upalert, Alertmanager format, dependency
+/// suppression of a degraded path by an upstream failure on the same network), and `status`
+/// and `explain` run live against n1's daemon during the incident.
+#[test]
+fn operators_are_paged_and_can_explain_real_incidents() {
+    let _one = ONE_LAB_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    sys::require_root().expect("end-to-end lab tests need root (CI runs them as root)");
+    let root = tempfile::tempdir().expect("temp dir");
+    let mut cluster =
+        Cluster::build(&LabSpec::two_node("ops").unique(), root.path()).expect("build lab");
+    let layout = cluster.layout().clone();
+    let n1 = layout.node("n1").expect("n1").clone();
+    // The namespace is the test's own, so a fixed port cannot collide.
+    let hooks = WebhookReceiver::start(&n1.ns, 9099);
+    let rules = "\
+alerts:
+  - name: nic
+    select: { kinds: [attachment_failed] }
+    after: 2
+    every: 2s
+    upalert: true
+    webhook: { url: \"http://127.0.0.1:9099/hook\", format: json }
+  - name: paths
+    select: { kinds: [degraded] }
+    every: 2s
+    webhook: { url: \"http://127.0.0.1:9099/hook\", format: json }
+  - name: am
+    select: { kinds: [upstream_failed] }
+    upalert: true
+    webhook: { url: \"http://127.0.0.1:9099/api/v2/alerts\", format: alertmanager }
+";
+    let mut cfg = std::fs::read_to_string(&n1.config).expect("n1 config");
+    cfg.push_str(rules);
+    std::fs::write(&n1.config, cfg).expect("write n1 config");
+    cluster.start_daemons(&daemon_exe()).expect("start daemons");
+    drill::wait_healthy(&cluster, Duration::from_secs(30), &|| false).expect("healthy lab");
+    let subject = |r: &Received| field(alert_of(r), "subject").to_string();
+    let is = |r: &Received, rule: &str, trigger: &str| {
+        field(&r.body, "rule") == rule && field(&r.body, "trigger") == trigger
+    };
+
+    // 1. n2's NIC on A goes down: `after 2` → the first page carries ≥ 2 confirmations;
+    //    `every 2s` → a repeat; live `status` and `explain` show it; healing → one upalert.
+    let nic = LabFault::NicDown {
+        node: "n2".into(),
+        network: "A".into(),
+    };
+    cluster.inject(&nic).expect("nic down");
+    let first = hooks.wait("nic first", Duration::from_secs(15), |r| {
+        is(r, "nic", "first")
+    });
+    assert_eq!(subject(&first), "attachment n2.A", "{}", first.body);
+    assert!(
+        first.body["confirmations"].as_u64() >= Some(2),
+        "after: 2 paged early: {}",
+        first.body
+    );
+    let incident = field(&first.body, "incident").to_string();
+    assert!(
+        !incident.is_empty(),
+        "page without incident: {}",
+        first.body
+    );
+    hooks.wait("nic repeat", Duration::from_secs(10), |r| {
+        is(r, "nic", "repeat")
+    });
+    let status = hadiag_in(
+        &n1,
+        &["status", "--url", "http://127.0.0.1:9405", "--no-color"],
+    );
+    println!("{status}");
+    for needle in ["attachment", "n2.A", "n1", "n2"] {
+        assert!(
+            status.contains(needle),
+            "status lacks {needle:?}:\n{status}"
+        );
+    }
+    let explain = hadiag_in(
+        &n1,
+        &[
+            "explain",
+            &incident,
+            "--url",
+            "http://127.0.0.1:9405",
+            "--no-color",
+        ],
+    );
+    println!("{explain}");
+    for needle in [
+        incident.as_str(),
+        "n2.A",
+        "reasoning",
+        "ruled out",
+        "what each node saw",
+        "timeline",
+    ] {
+        assert!(
+            explain.contains(needle),
+            "live explain lacks {needle:?}:\n{explain}"
+        );
+    }
+    // What each node saw: both nodes' rows for network A, from the views it was decided on.
+    for node in ["n1", "n2"] {
+        assert!(
+            explain
+                .lines()
+                .any(|l| l.split_whitespace().take(2).eq([node, "A"])),
+            "no view of {node} on A in live explain:\n{explain}"
+        );
+    }
+    cluster.heal(&nic).expect("heal nic");
+    let up = hooks.wait("nic upalert", Duration::from_secs(15), |r| {
+        is(r, "nic", "recovered")
+    });
+    assert_eq!(field(&up.body, "type"), "upalert");
+    assert_eq!(subject(&up), "attachment n2.A");
+    drill::wait_healthy(&cluster, Duration::from_secs(30), &|| false).expect("healthy again");
+
+    // 2. A lossy NIC on A pages `degraded` every 2 s; then the router of A goes: the
+    //    upstream page (Alertmanager format) arrives and the degraded pages on A stop while
+    //    it holds — the operator gets the cause, not its symptoms.
+    let lossy = LabFault::NicLossy {
+        node: "n2".into(),
+        network: "A".into(),
+        percent: 10,
+    };
+    cluster.inject(&lossy).expect("lossy");
+    let on_a = |r: &Received| field(&r.body, "rule") == "paths" && subject(r).contains(".A");
+    let deg = hooks.wait("degraded on A", Duration::from_secs(20), on_a);
+    hooks.wait("degraded repeat", Duration::from_secs(10), |r| {
+        on_a(r) && r.at > deg.at
+    });
+    let router = LabFault::RouterDown {
+        network: "A".into(),
+    };
+    cluster.inject(&router).expect("router down");
+    let am = hooks.wait("upstream (alertmanager)", Duration::from_secs(15), |r| {
+        r.path == "/api/v2/alerts"
+    });
+    let a = alert_of(&am);
+    assert_eq!(
+        a["labels"]["alertname"], "hadiag_upstream_failed",
+        "{}",
+        am.body
+    );
+    assert_eq!(a["labels"]["subject"], "upstream of A", "{}", am.body);
+    assert!(
+        a.get("endsAt").is_none(),
+        "a firing alert has no endsAt: {a}"
+    );
+    // Hold the upstream failure for three `every` periods, with a margin for deliveries that
+    // were already on their way when it was decided.
+    std::thread::sleep(Duration::from_secs(7));
+    let held_until = Instant::now();
+    let v1 = observe::node_verdict(&n1).expect("n1 verdict");
+    assert_eq!(
+        v1.kind,
+        "upstream_failed",
+        "n1 during router-down: {}",
+        v1.short()
+    );
+    let leaked: Vec<String> = hooks
+        .all()
+        .iter()
+        .filter(|r| on_a(r) && r.at > am.at + Duration::from_secs(1) && r.at < held_until)
+        .map(|r| r.body.to_string())
+        .collect();
+    assert!(
+        leaked.is_empty(),
+        "degraded pages on A while upstream of A failed (not suppressed):\n{}",
+        leaked.join("\n")
+    );
+    cluster.heal(&router).expect("heal router");
+    let resolved = hooks.wait("upstream resolved", Duration::from_secs(15), |r| {
+        r.path == "/api/v2/alerts" && alert_of(r).get("endsAt").is_some()
+    });
+    assert_eq!(alert_of(&resolved)["labels"]["subject"], "upstream of A");
+    cluster.heal(&lossy).expect("heal lossy");
+    drill::wait_healthy(&cluster, Duration::from_secs(30), &|| false).expect("healthy again");
+
+    // 3. n1's daemon dies mid-write (SIGKILL, then a torn half line in its journal) and is
+    //    restarted: the torn line is reported, not fatal, and the restarted daemon still
+    //    explains the incident from before the crash.
+    let killed = LabFault::NodeKilled { node: "n1".into() };
+    cluster.inject(&killed).expect("kill n1");
+    let journal = n1.state_dir.join(hadiag::journal::FILE_NAME);
+    {
+        use std::io::Write as _;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&journal)
+            .expect("n1's journal");
+        f.write_all(br#"{"ts":"2026-11-26T00:00:00.000Z","node":"n1","event":{"type":"no"#)
+            .expect("tear the journal");
+    }
+    cluster.heal(&killed).expect("restart n1");
+    drill::wait_healthy(&cluster, Duration::from_secs(30), &|| false).expect("healthy restart");
+    let rep = hadiag::journal::read_journal(&n1.state_dir).expect("read n1's journal");
+    assert!(
+        rep.entries.iter().any(|e| matches!(
+            e.event,
+            hadiag::journal::record::EntryKind::JournalRecovered { torn_bytes, .. } if torn_bytes > 0
+        )),
+        "the restarted daemon did not report the torn line"
+    );
+    let after = hadiag_in(
+        &n1,
+        &[
+            "explain",
+            &incident,
+            "--url",
+            "http://127.0.0.1:9405",
+            "--no-color",
+        ],
+    );
+    assert!(
+        after.contains(&incident) && after.contains("n2.A"),
+        "incident {incident} unknown to the restarted daemon:\n{after}"
+    );
+    drop(hooks);
+    let leftovers = cluster.teardown();
+    assert!(leftovers.is_empty(), "teardown: {leftovers:?}");
+}

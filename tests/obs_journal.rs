@@ -338,3 +338,38 @@ fn explain_offline_from_journal() {
     let (code, _, err) = run(&["explain", "--journal", "/nonexistent/hadiag"]);
     assert_eq!(code, Some(1), "{err}");
 }
+
+/// A daemon that dies with an incident open never journals its close; the next start ends it
+/// (in `explain` offline and in the restarted daemon's API alike), with a reason that says so.
+#[test]
+fn a_restart_ends_the_incident_a_crash_left_open() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let _guard = rt.enter();
+        let t = two_node();
+        let handle =
+            JournalHandle::spawn(Journal::open(dir.path(), Limits::default()).unwrap()).unwrap();
+        let wall = WallMap::new(Instant::ZERO, Utc::now());
+        let mut obs = Observer::new(&t, N1, &[], None, Some(handle.clone()), wall).unwrap();
+        obs.start(None);
+        obs.diagnosis(&attachment_n2a(600));
+        obs.incident_opened(&incident(
+            7,
+            VerdictKind::AttachmentFailed,
+            vec![Component::Attachment(N2, A)],
+        ));
+        // The crash: no close. Then the next run starts on the same journal.
+        obs.start(None);
+        handle.flush();
+    }
+    let rep = read_journal(dir.path()).unwrap();
+    let book = IncidentBook::replay(&rep.entries);
+    let r = book.get("n1-7").expect("incident n1-7");
+    assert!(r.closed_at.is_some(), "still open after a restart");
+    assert!(r.close_reason.contains("restarted"), "{}", r.close_reason);
+    assert!(book.current().is_none());
+}

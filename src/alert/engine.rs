@@ -199,6 +199,14 @@ impl AlertEngine {
         self.set_items(items);
     }
 
+    /// The incident the current problems belong to: the core opens it just after the verdict
+    /// that asks for it, so the verdict's items learn their incident here.
+    pub fn set_incident(&mut self, incident: Option<&str>) {
+        for i in &mut self.items {
+            i.incident = incident.map(str::to_string);
+        }
+    }
+
     /// Networks whose hub or upstream is a current problem.
     fn suppressing_networks(&self) -> BTreeSet<NetworkId> {
         self.items

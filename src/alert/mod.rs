@@ -89,6 +89,11 @@ impl AlertPipeline {
         self.engine.set_diagnosis(d, incident);
     }
 
+    /// The incident opened (or closed, `None`) for the latest verdict.
+    pub fn set_incident(&mut self, incident: Option<&str>) {
+        self.engine.set_incident(incident);
+    }
+
     /// One evaluation: decides notifications and queues their delivery; returns the delivery
     /// reports that arrived since the last tick.
     pub fn tick(

@@ -1305,8 +1305,7 @@ mod tests {
             d.render(&t)
         );
         assert!(
-            d.render(&t)
-                .contains("n1 has not heard n2 on A since 1.900s"),
+            d.render(&t).contains("n1 has not heard n2 on A for 301 ms"),
             "{}",
             d.render(&t)
         );

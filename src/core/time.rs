@@ -72,6 +72,15 @@ impl std::fmt::Display for Instant {
     }
 }
 
+/// A duration for operators: `12 ms` below a second, `1.24 s` above.
+pub fn fmt_duration(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{:.0} ms", d.as_secs_f64() * 1000.0)
+    } else {
+        format!("{:.2} s", d.as_secs_f64())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,5 +92,7 @@ mod tests {
         assert_eq!(Instant::ZERO - t, Duration::ZERO);
         assert_eq!((t + Duration::from_millis(7)) - t, Duration::from_millis(7));
         assert_eq!(Instant::from_millis(1234).to_string(), "1.234s");
+        assert_eq!(fmt_duration(Duration::from_micros(301_400)), "301 ms");
+        assert_eq!(fmt_duration(Duration::from_millis(1237)), "1.24 s");
     }
 }

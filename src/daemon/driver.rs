@@ -398,7 +398,7 @@ impl Driver {
 
     fn on_event(&mut self, ev: Event) {
         if let Some(o) = self.ops.as_mut() {
-            o.event(&ev);
+            o.event(self.clock.now(), &self.node, &ev);
         }
         match ev {
             Event::DiagnosisChanged {
@@ -859,6 +859,9 @@ pub async fn run(config_path: &FsPath, node: Option<&str>) -> Result<(), DaemonE
         ops: None,
     };
     d.ops = Operators::start(&d.cfg, &d.topo, me, clock.now()).await;
+    if let Some(o) = d.ops.as_mut() {
+        o.first_verdict(clock.now(), &d.node);
+    }
     let sig =
         |k: SignalKind| signal(k).map_err(|e| DaemonError::Io(format!("signal handler: {e}")));
     let (mut term, mut int, mut hup) = (
@@ -873,6 +876,9 @@ pub async fn run(config_path: &FsPath, node: Option<&str>) -> Result<(), DaemonE
     housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         d.flush();
+        if let Some(o) = d.ops.as_mut() {
+            o.settle(clock.now());
+        }
         let deadline = d.node.poll_timeout().map(|t| clock.to_tokio(t));
         let sleep = async {
             match deadline {

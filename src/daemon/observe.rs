@@ -20,11 +20,14 @@ use crate::core::wire::Path;
 use crate::daemon::hooks::HookReport;
 use crate::http::{self, Observer, Server};
 use crate::journal::record::{ActionRecord, WallMap};
-use crate::journal::{Journal, JournalHandle, Limits};
+use crate::journal::{read_journal, Journal, JournalError, JournalHandle, Limits};
+use std::io::ErrorKind;
 use tokio::sync::oneshot;
 
 pub struct Operators {
     obs: Observer,
+    /// A verdict changed since the last [`Operators::settle`].
+    verdict_changed: bool,
     server: Option<(Server, oneshot::Sender<()>)>,
 }
 
@@ -36,6 +39,18 @@ impl Operators {
         me: NodeId,
         now: Instant,
     ) -> Option<Operators> {
+        // Read before the journal is opened for appending (which ends a torn last line).
+        // Bounded by the journal's own rotation limits; the book keeps the newest incidents.
+        let history = match read_journal(&cfg.state_dir) {
+            Ok(r) => r.entries,
+            Err(JournalError::Io { source, .. }) if source.kind() == ErrorKind::NotFound => {
+                Vec::new()
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "previous journal unreadable; incidents before this start are not served");
+                Vec::new()
+            }
+        };
         let journal = match Journal::open(
             &cfg.state_dir,
             Limits {
@@ -72,6 +87,8 @@ impl Operators {
                 return None;
             }
         };
+        obs.restore(&history);
+        drop(history);
         obs.start(torn);
         if !cfg.alerts.is_empty() {
             obs.set_alerts(AlertPipeline::new(
@@ -97,7 +114,11 @@ impl Operators {
                 None
             }
         };
-        Some(Operators { obs, server })
+        Some(Operators {
+            obs,
+            verdict_changed: false,
+            server,
+        })
     }
 
     pub fn observe(&self, o: &Observation) {
@@ -112,8 +133,46 @@ impl Operators {
         self.obs.rejected(reason);
     }
 
-    pub fn event(&mut self, ev: &Event) {
+    /// The verdict the node starts with, so the API and metrics never show "no verdict".
+    pub fn first_verdict(&mut self, now: Instant, node: &Node) {
+        self.refresh_views(now, node);
+        self.obs.diagnosis(node.diagnosis());
+    }
+
+    pub fn event(&mut self, now: Instant, node: &Node, ev: &Event) {
+        if matches!(
+            ev,
+            Event::DiagnosisChanged { .. } | Event::IncidentOpened { .. }
+        ) {
+            // The journal keeps these with "what each node saw": it must be the views the
+            // verdict was decided on, not the ones from the last once-a-second tick.
+            self.refresh_views(now, node);
+        }
         self.obs.event(ev);
+        if matches!(ev, Event::DiagnosisChanged { .. }) {
+            self.verdict_changed = true;
+        }
+    }
+
+    /// After the core's events of one step are drained: alert rules are evaluated on every
+    /// verdict change as well as once a second, so `after: 1` pages at once. Not per event —
+    /// the incident a verdict opens is the next event, and the page must name it.
+    pub fn settle(&mut self, now: Instant) {
+        if std::mem::take(&mut self.verdict_changed) {
+            self.obs.tick(now);
+        }
+    }
+
+    fn refresh_views(&mut self, now: Instant, node: &Node) {
+        let cv = node.cluster_view(now);
+        let me = node.me();
+        for (&id, rep) in &cv.reports {
+            if id == me {
+                self.obs.own_view(&rep.view);
+            } else {
+                self.obs.peer_view(id, &rep.view, cv.age(id));
+            }
+        }
     }
 
     pub fn hook_finished(&self, report: &HookReport, target: Option<String>) {
@@ -136,16 +195,9 @@ impl Operators {
 
     /// About once a second: own and peer views, heartbeat path statistics, alert ticks.
     pub fn tick(&mut self, now: Instant, node: &Node) {
-        let cv = node.cluster_view(now);
+        self.refresh_views(now, node);
         let topo = node.topology().clone();
         let me = node.me();
-        for (&id, rep) in &cv.reports {
-            if id == me {
-                self.obs.own_view(&rep.view);
-            } else {
-                self.obs.peer_view(id, &rep.view, cv.age(id));
-            }
-        }
         let ev = node.evidence();
         for net in topo.network_ids() {
             if topo.node(me).interface(net).is_none() {

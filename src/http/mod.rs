@@ -143,6 +143,15 @@ impl Observer {
         })
     }
 
+    /// Folds a previous run's journal into the API's incident book (without journaling it
+    /// again), so `/api/v1/incidents` and a live `explain` still know what happened before a
+    /// restart — the incident that took a node out is the one asked about after it.
+    pub fn restore<'a>(&self, entries: impl IntoIterator<Item = &'a Entry>) {
+        for e in entries {
+            self.api.apply(e);
+        }
+    }
+
     /// Journals `started`, and the torn line [`crate::journal::Journal::recovered`] found.
     pub fn start(&self, torn: Option<crate::journal::TornTail>) {
         self.record_now(EntryKind::Started {
@@ -278,6 +287,9 @@ impl Observer {
     pub fn incident_opened(&mut self, incident: &IncidentSummary) {
         let id = incident_ref(&self.topo, incident.id);
         self.open_incident = Some(id.clone());
+        if let Some(a) = self.alerts.as_mut() {
+            a.set_incident(Some(&id));
+        }
         let mut d = match &self.last_diagnosis {
             Some(d) => d.clone(),
             None => DiagnosisRecord::new(&self.topo, Utc::now(), incident.kind, &[]),
@@ -313,6 +325,9 @@ impl Observer {
         let id = incident_ref(&self.topo, incident.id);
         if self.open_incident.as_deref() == Some(id.as_str()) {
             self.open_incident = None;
+            if let Some(a) = self.alerts.as_mut() {
+                a.set_incident(None);
+            }
         }
         let reason = match superseded_by {
             Some(other) => format!("superseded by {}", incident_ref(&self.topo, other)),
@@ -372,7 +387,7 @@ impl Observer {
             }
             Event::Alert(a) => {
                 self.record_now(EntryKind::Note {
-                    text: format!("{:?}: {}", a.severity, a.text).to_lowercase(),
+                    text: format!("{}: {}", format!("{:?}", a.severity).to_lowercase(), a.text),
                 });
             }
         }

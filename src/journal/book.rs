@@ -175,10 +175,36 @@ impl IncidentBook {
         self.order.iter().filter_map(|id| self.incidents.get(id))
     }
 
+    fn close(&mut self, ts: DateTime<Utc>, node: &str, incident: &str, reason: &str) {
+        if let Some(inc) = self.incidents.get_mut(incident) {
+            inc.closed_at = Some(ts);
+            inc.close_reason = reason.to_string();
+            let why = if reason.is_empty() {
+                String::new()
+            } else {
+                format!(": {reason}")
+            };
+            inc.push_timeline(ts, node, format!("incident {incident} closed{why}"));
+        }
+        if self.open.as_deref() == Some(incident) {
+            self.open = None;
+        }
+    }
+
     pub fn apply(&mut self, e: &Entry) {
         let node = e.node.as_str();
         match &e.event {
             EntryKind::Started { version, .. } => {
+                // An incident still open at a start was left open by a daemon that stopped or
+                // crashed: the new run cannot know it continued, so it ends here.
+                if let Some(id) = self.open.clone() {
+                    self.close(
+                        e.ts,
+                        node,
+                        &id,
+                        "the daemon restarted while it was open (no close was recorded)",
+                    );
+                }
                 self.lead_push(e.ts, node, format!("daemon started (hadiag {version})"));
             }
             EntryKind::ViewChanged { of, view, changes } => {
@@ -279,19 +305,7 @@ impl IncidentBook {
                 }
             }
             EntryKind::IncidentClosed { incident, reason } => {
-                if let Some(inc) = self.incidents.get_mut(incident) {
-                    inc.closed_at = Some(e.ts);
-                    inc.close_reason = reason.clone();
-                    let why = if reason.is_empty() {
-                        String::new()
-                    } else {
-                        format!(": {reason}")
-                    };
-                    inc.push_timeline(e.ts, node, format!("incident {incident} closed{why}"));
-                }
-                if self.open.as_deref() == Some(incident.as_str()) {
-                    self.open = None;
-                }
+                self.close(e.ts, node, incident, reason);
             }
             EntryKind::Action { incident, action } => {
                 let target = incident.clone().or_else(|| self.open.clone());

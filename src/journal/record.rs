@@ -560,8 +560,14 @@ impl ViewRecord {
                     now.reference
                 ));
             }
+            // "again" only where this network was seen before (not in a first view).
+            let again = if before.nets.contains_key(net) {
+                " again"
+            } else {
+                ""
+            };
             for p in now.heard.iter().filter(|p| !was.heard.contains(p)) {
-                out.push(format!("hears {p} on {net} again"));
+                out.push(format!("hears {p} on {net}{again}"));
             }
             for p in was.heard.iter().filter(|p| !now.heard.contains(p)) {
                 out.push(format!("no longer hears {p} on {net}"));

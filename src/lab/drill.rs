@@ -233,13 +233,20 @@ fn read(cluster: &Cluster, node: &str) -> std::result::Result<NodeVerdict, Strin
     observe::node_verdict(n).map_err(|e| e.to_string())
 }
 
-/// Waits until every node of the lab reports `healthy` (and not isolated).
+/// Waits until every node of the lab reports `healthy` (and not isolated), without a break
+/// for twice the detection time; returns when that healthy stretch began. A daemon says `healthy` from its first moment, before warm-up
+/// has shown it anything; the hold is what makes the word mean "settled".
 pub fn wait_healthy(
     cluster: &Cluster,
     within: Duration,
     stop: &dyn Fn() -> bool,
 ) -> Result<Duration> {
     let start = Instant::now();
+    let layout = cluster.layout();
+    let hold = Duration::from_millis(
+        2 * layout.heartbeat_interval_ms * u64::from(layout.detect_multiplier),
+    );
+    let mut all_since: Option<Instant> = None;
     let names: Vec<String> = cluster
         .layout()
         .nodes
@@ -255,8 +262,14 @@ pub fn wait_healthy(
             all &= ok;
             last.insert(n.clone(), v.map(|v| v.short()).unwrap_or_else(|e| e));
         }
-        if all {
-            return Ok(start.elapsed());
+        if !all {
+            all_since = None;
+        } else {
+            let since = *all_since.get_or_insert_with(Instant::now);
+            if since.elapsed() >= hold {
+                // Healed when health began, not when the hold ended.
+                return Ok(since - start);
+            }
         }
         if stop() {
             return Err(LabError::Spec("interrupted".into()));
@@ -494,9 +507,5 @@ fn heal_row(cluster: &mut Cluster, row: &MatrixRow) {
 
 /// `12.3 ms` / `1.24 s` / `—`.
 pub fn fmt_duration(d: Option<Duration>) -> String {
-    match d {
-        None => "—".into(),
-        Some(d) if d < Duration::from_secs(1) => format!("{:.0} ms", d.as_secs_f64() * 1000.0),
-        Some(d) => format!("{:.2} s", d.as_secs_f64()),
-    }
+    d.map_or_else(|| "—".into(), crate::core::time::fmt_duration)
 }

@@ -136,9 +136,6 @@ pub const STATUS_FILE_MAX_AGE: Duration = Duration::from_secs(3);
 /// (`<state_dir>/status-<node>.json`; coarser timing).
 pub fn node_verdict(node: &NodeLayout) -> Result<NodeVerdict> {
     match node_verdict_api(node) {
-        // The API has no verdict until the daemon's first diagnosis *change* (a node that is
-        // healthy from the start has none): the status file says what it is meanwhile.
-        Ok(v) if v.kind.is_empty() => Ok(node_verdict_file(node).unwrap_or(v)),
         Ok(v) => Ok(v),
         Err(api_err) => node_verdict_file(node).map_err(|file_err| {
             crate::lab::LabError::Spec(format!("{api_err}; status file: {file_err}"))

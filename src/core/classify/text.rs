@@ -2,6 +2,7 @@
 
 use super::model::{Atom, Obs};
 use super::types::{net_name, node_name, Fact, Support};
+use crate::core::time::fmt_duration;
 use crate::core::topology::{NodeId, Topology};
 use crate::core::view::DiskHealth;
 use crate::core::wire::Path;
@@ -44,12 +45,13 @@ pub(crate) fn obs_text(t: &Topology, o: &Obs) -> String {
             format!("{} hears {} on {}", n(a), n(p), net_name(t, s))
         }
         (Atom::Hears { o: a, p, s }, false) => match o.since {
+            // A span, not a core instant: core time means nothing to an operator.
             Some(since) => format!(
-                "{} has not heard {} on {} since {}",
+                "{} has not heard {} on {} for {}",
                 n(a),
                 n(p),
                 net_name(t, s),
-                since
+                fmt_duration(o.at - since)
             ),
             None => format!("{} does not hear {} on {}", n(a), n(p), net_name(t, s)),
         },
