@@ -342,7 +342,7 @@ fn explain_offline_from_journal() {
 /// A daemon that dies with an incident open never journals its close; the next start ends it
 /// (in `explain` offline and in the restarted daemon's API alike), with a reason that says so.
 #[test]
-fn a_restart_ends_the_incident_a_crash_left_open() {
+fn superseded_incidents_pass_on_their_timeline_and_a_restart_ends_what_a_crash_left_open() {
     let dir = tempfile::tempdir().unwrap();
     {
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -362,13 +362,40 @@ fn a_restart_ends_the_incident_a_crash_left_open() {
             VerdictKind::AttachmentFailed,
             vec![Component::Attachment(N2, A)],
         ));
+        // The peer's id wins for the same verdict: n1-7 is superseded by n2-9, whose
+        // explanation must still show what led to it (recorded under n1-7).
+        let mut theirs = incident(
+            9,
+            VerdictKind::AttachmentFailed,
+            vec![Component::Attachment(N2, A)],
+        );
+        theirs.id.opener = N2;
+        obs.incident_closed(
+            &incident(
+                7,
+                VerdictKind::AttachmentFailed,
+                vec![Component::Attachment(N2, A)],
+            ),
+            Duration::from_millis(300),
+            Some(theirs.id),
+        );
+        obs.incident_opened(&theirs);
         // The crash: no close. Then the next run starts on the same journal.
         obs.start(None);
         handle.flush();
     }
     let rep = read_journal(dir.path()).unwrap();
     let book = IncidentBook::replay(&rep.entries);
-    let r = book.get("n1-7").expect("incident n1-7");
+    let old = book.get("n1-7").expect("incident n1-7");
+    assert_eq!(old.close_reason, "superseded by n2-9");
+    let r = book.get("n2-9").expect("incident n2-9");
+    assert!(
+        r.timeline
+            .iter()
+            .any(|i| i.text.starts_with("verdict: attachment n2.A")),
+        "the lead-up stayed with the superseded incident: {:#?}",
+        r.timeline
+    );
     assert!(r.closed_at.is_some(), "still open after a restart");
     assert!(r.close_reason.contains("restarted"), "{}", r.close_reason);
     assert!(book.current().is_none());

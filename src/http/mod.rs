@@ -329,14 +329,16 @@ impl Observer {
                 a.set_incident(None);
             }
         }
-        let reason = match superseded_by {
-            Some(other) => format!("superseded by {}", incident_ref(&self.topo, other)),
+        let superseded_by = superseded_by.map(|other| incident_ref(&self.topo, other));
+        let reason = match &superseded_by {
+            Some(other) => format!("superseded by {other}"),
             None => format!("evidence healed after {:.1}s", open_for.as_secs_f64()),
         };
         self.metrics.incident_closed();
         self.record_now(EntryKind::IncidentClosed {
             incident: id,
             reason,
+            superseded_by,
         });
     }
 

@@ -131,6 +131,9 @@ pub struct IncidentBook {
     latest: Option<DiagnosisRecord>,
     latest_views: BTreeMap<String, ViewRecord>,
     open: Option<String>,
+    /// Timeline of an incident just superseded, for the incident that replaces it (bounded
+    /// by one incident's timeline).
+    carried: Option<(String, Vec<TimelineItem>)>,
 }
 
 impl IncidentBook {
@@ -244,6 +247,12 @@ impl IncidentBook {
             } => {
                 self.latest = Some(diagnosis.clone());
                 let mut timeline: Vec<TimelineItem> = self.lead_up.drain(..).collect();
+                // Adopting a peer's id for the same verdict: what led to the incident is in
+                // the timeline of the one it replaced.
+                if let Some((_, before)) = self.carried.take().filter(|(next, _)| next == incident)
+                {
+                    timeline.extend(before);
+                }
                 for s in &diagnosis.support {
                     if let Some(at) = s.at {
                         let who = if s.node.is_empty() {
@@ -264,7 +273,12 @@ impl IncidentBook {
                     text: format!("incident {incident} opened: {}", diagnosis.summary),
                 });
                 timeline.sort_by_key(|a| a.at);
-                timeline.dedup();
+                // The same observation can come from the lead-up, the replaced incident and
+                // the support: keep its first mention.
+                let mut seen = std::collections::BTreeSet::new();
+                timeline.retain(|i| seen.insert((i.at, i.node.clone(), i.text.clone())));
+                let excess = timeline.len().saturating_sub(MAX_TIMELINE);
+                timeline.drain(..excess);
                 let rec = IncidentRecord {
                     id: incident.clone(),
                     kind: diagnosis.kind.clone(),
@@ -304,8 +318,16 @@ impl IncidentBook {
                     inc.push_timeline(e.ts, node, format!("{peer} agreed on incident {incident}"));
                 }
             }
-            EntryKind::IncidentClosed { incident, reason } => {
+            EntryKind::IncidentClosed {
+                incident,
+                reason,
+                superseded_by,
+            } => {
                 self.close(e.ts, node, incident, reason);
+                self.carried = match (superseded_by, self.incidents.get(incident)) {
+                    (Some(next), Some(old)) => Some((next.clone(), old.timeline.clone())),
+                    _ => None,
+                };
             }
             EntryKind::Action { incident, action } => {
                 let target = incident.clone().or_else(|| self.open.clone());

@@ -714,6 +714,10 @@ pub enum EntryKind {
         incident: String,
         #[serde(default)]
         reason: String,
+        /// The incident that replaced this one (a peer's id for the same verdict): its
+        /// explanation continues this one's timeline.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        superseded_by: Option<String>,
     },
     /// A hook ran (isolate, takeover, fence).
     Action {

@@ -165,7 +165,23 @@ pub fn classify(topology: &Topology, view: &ClusterView) -> Diagnosis {
         for c in &d.subjects {
             if let Component::Node(n) = c {
                 if let Some(o) = ex.obs.iter().find(|o| o.value && is_liveness_of(o, *n)) {
-                    support.push(text::support(t, o));
+                    let s = text::support(t, o);
+                    // "Why not simply: n2 crashed?" is the first question about a cut-off
+                    // node. A node that reports is never a hypothesis of the search, so the
+                    // answer is stated here, with the observation that shows it is up.
+                    d.rivals.insert(
+                        0,
+                        Rival {
+                            faults: vec![Fault {
+                                component: *c,
+                                mode: FaultMode::Crashed,
+                            }],
+                            reason: s.text.clone(),
+                            ruled_out_by: Some(s.clone()),
+                        },
+                    );
+                    d.rivals.truncate(MAX_RIVALS);
+                    support.push(s);
                 }
             }
         }
@@ -592,7 +608,9 @@ impl RivalCtx<'_> {
             .map(|s| s.iter().map(|f| f.component).collect())
             .collect();
         let mut out: Vec<RankedRival> = Vec::new();
-        for (lo, hi) in [(k, k + 1), (k + 2, k + 2)] {
+        // From size 1: a smaller explanation that was ruled out is the first rival an operator
+        // asks about ("why not simply node n2 down?").
+        for (lo, hi) in [(1, k + 1), (k + 2, k + 2)] {
             let found = search::covers_upto(&p, self.nbits, lo, hi, 32);
             for set in found.sets {
                 let comps_set: BTreeSet<Component> = set

@@ -168,6 +168,24 @@ fn cut_off_agreed_over_serial() {
                 "{}",
                 d.render(&t)
             );
+            // The smaller explanation, "n2 crashed", is the first rival, and the serial line
+            // is what rules it out.
+            let node = d
+                .rivals
+                .iter()
+                .find(|r| {
+                    r.faults
+                        .iter()
+                        .any(|f| f.component == Component::Node(n(1)))
+                })
+                .unwrap_or_else(|| panic!("node n2 is no rival:\n{}", d.render(&t)));
+            assert!(
+                node.ruled_out_by
+                    .as_ref()
+                    .is_some_and(|s| s.text.contains("serial")),
+                "{}",
+                d.render(&t)
+            );
         }
     }
 }
