@@ -7,6 +7,8 @@
 //! Tests take a lock so only one lab runs at a time (2 shared cores; detection must not be
 //! starved by another lab). Nothing passes vacuously: a missing tool or privilege fails.
 
+mod obs_common;
+
 use hadiag::lab::cluster::Cluster;
 use hadiag::lab::drill::{self, fmt_duration, DrillOptions, Expect, MatrixRow, RowResult};
 use hadiag::lab::fault::LabFault;
@@ -739,6 +741,16 @@ alerts:
         r.path == "/api/v2/alerts" && alert_of(r).get("endsAt").is_some()
     });
     assert_eq!(alert_of(&resolved)["labels"]["subject"], "upstream of A");
+    // Every metric the Grafana dashboard and the alerting rules use is in this daemon's scrape.
+    let (code, scrape) =
+        hadiag::lab::http::get_in_ns(&n1.ns, n1.listen, "/metrics", Duration::from_secs(5))
+            .expect("scrape n1");
+    assert_eq!(code, 200);
+    let missing = obs_common::dashboard_metrics_missing_from(&scrape);
+    assert!(
+        missing.is_empty(),
+        "used by dashboards/ but absent from a real daemon's scrape: {missing:?}"
+    );
     cluster.heal(&lossy).expect("heal lossy");
     drill::wait_healthy(&cluster, Duration::from_secs(30), &|| false).expect("healthy again");
 

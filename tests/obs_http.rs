@@ -17,7 +17,6 @@ use hadiag::http::{serve, Observer};
 use hadiag::journal::record::{ActionRecord, WallMap};
 use hadiag::journal::{Journal, JournalHandle, Limits};
 use obs_common::*;
-use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -383,34 +382,6 @@ async fn every_route_over_loopback() {
     r.stop().await;
 }
 
-/// Sample names (`name` or `name_bucket`…) present in an exposition.
-fn sample_names(scrape: &str) -> BTreeSet<String> {
-    scrape
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .map(|l| l.split(['{', ' ']).next().unwrap_or("").to_string())
-        .collect()
-}
-
-fn hadiag_names(text: &str) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    let b = text.as_bytes();
-    let mut i = 0;
-    while let Some(p) = text[i..].find("hadiag_") {
-        let start = i + p;
-        let mut end = start;
-        while end < b.len() && (b[end].is_ascii_alphanumeric() || b[end] == b'_') {
-            end += 1;
-        }
-        // Skip label values and prose (`hadiag_` inside a word like `job=~".*hadiag.*"`).
-        if start == 0 || !(b[start - 1].is_ascii_alphanumeric() || b[start - 1] == b'_') {
-            out.insert(text[start..end].to_string());
-        }
-        i = end;
-    }
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scrape_passes_promtool_and_covers_dashboard_and_rules() {
     let r = start(None).await;
@@ -474,14 +445,7 @@ async fn scrape_passes_promtool_and_covers_dashboard_and_rules() {
         .iter()
         .any(|v| v["type"] == "datasource"));
     assert!(!dash.contains("\"uid\": \"prometheus\""));
-    let present = sample_names(&scrape);
-    let mut used = hadiag_names(&dash);
-    used.extend(hadiag_names(&std::fs::read_to_string(&rules).unwrap()));
-    assert!(
-        used.len() >= 15,
-        "too few metrics found in dashboard + rules: {used:?}"
-    );
-    let missing: Vec<&String> = used.iter().filter(|m| !present.contains(*m)).collect();
+    let missing = dashboard_metrics_missing_from(&scrape);
     assert!(
         missing.is_empty(),
         "used by dashboard/rules but absent from a real scrape: {missing:?}"

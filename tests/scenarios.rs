@@ -298,6 +298,37 @@ fn row03_short_freeze_is_no_takeover() {
     assert_all(&sim, VerdictKind::Healthy, None, &[]);
 }
 
+/// The whole host pauses (a VM stopped by its hypervisor, a machine-wide stall): every node
+/// freezes at once, and on waking every peer has been silent for longer than the detection
+/// time. That silence overlaps each node's own absence and proves nothing: no node may
+/// conclude a failure, nobody isolates, and heartbeats resume.
+#[test]
+fn whole_host_pause_is_no_failure() {
+    let pause = Some(at(T0 + 800));
+    let schedule = Schedule::new()
+        .with(at(T0), pause, SimFault::Freeze { node: N1 })
+        .with(at(T0), pause, SimFault::Freeze { node: N2 });
+    let mut sim = Sim::new(config(matrix(), schedule, 20));
+    run_to(&mut sim, at(20_000));
+    let verdicts: Vec<String> = sim
+        .events
+        .iter()
+        .filter_map(|l| match &l.event {
+            Event::DiagnosisChanged { diagnosis, .. } => {
+                Some(format!("{:?}: {:?}", l.node, diagnosis.kind))
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(
+        verdicts.is_empty(),
+        "a verdict changed across a whole-host pause: {verdicts:?}\n{}",
+        describe(&sim)
+    );
+    assert_no_isolation(&sim);
+    assert_all(&sim, VerdictKind::Healthy, None, &[]);
+}
+
 #[test]
 fn row04_nic_down() {
     let f = SimFault::Attachment {

@@ -14,7 +14,8 @@
 //!   silent it counts as heard again only after `thresholds.heal_successes` consecutive messages
 //!   (each within `detect_time` of the previous), so a flapping path does not flip a verdict.
 //!   A single lost heartbeat never makes a path silent (`detect_multiplier` ≥ 2 heartbeats).
-//! - **warm-up**: for the first `detect_time` after [`Evidence::new`], silence means nothing yet:
+//! - **warm-up**: for the first `detect_time` after [`Evidence::new`] (and after the node finds
+//!   it was not running: [`Evidence::restart_warm_up`]), silence means nothing yet:
 //!   [`Evidence::own_view`] leaves the per-network and serial facts out (= unknown).
 //! - **loss ratio** per path: heartbeats counted over the last [`LOSS_WINDOW_INTERVALS`]
 //!   heartbeat intervals (receive times in a ring of that size). We count by time, not by
@@ -309,6 +310,12 @@ impl Evidence {
 
     fn detect(&self) -> Duration {
         self.timing.detect_time()
+    }
+
+    /// Warm-up again from `now`: the node was not running, so its silence facts cover a time
+    /// it was not listening (see [`crate::core::node::Node`]'s gap check).
+    pub fn restart_warm_up(&mut self, now: Instant) {
+        self.start = self.start.max(now);
     }
 
     fn warming_up(&self, now: Instant) -> bool {

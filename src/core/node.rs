@@ -219,6 +219,8 @@ pub struct NodeStats {
     pub dropped_transmits: u64,
     pub dropped_events: u64,
     pub heartbeats_sent: u64,
+    /// Times this node found it had not run for over two heartbeat intervals.
+    pub stalls: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -650,6 +652,14 @@ impl Node {
     /// A gap longer than `fence_deadline` between calls means we were frozen: peers may
     /// have treated us as gone and taken over. Isolate before doing anything else.
     fn check_gap(&mut self, now: Instant) {
+        // The node wakes at least once per heartbeat interval to send; a longer gap means it
+        // was not running (descheduled, frozen, the whole VM paused). Silence that overlaps
+        // our own absence proves nothing about the peers — after a VM pause every peer looks
+        // dead at once — so evidence is judged afresh, as at start.
+        if now - self.last_activity > self.timing.heartbeat_interval * 2 {
+            self.evidence.restart_warm_up(now);
+            self.stats.stalls += 1;
+        }
         if now - self.last_activity > self.timing.fence_deadline
             && self.isolation.is_none()
             && !self.quiesced

@@ -141,12 +141,10 @@ pub fn spawn_probes(
         .iter()
         .map(|i| (i.network, i.device.clone()))
         .collect();
-    tasks.push(tokio::spawn(probes::link::link_task(
-        devices,
-        t.timing.heartbeat_interval,
-        clock,
-        tx.clone(),
-    )));
+    tasks.push(probes::spawn_on_own_thread(
+        "hadiag-link",
+        probes::link::link_task(devices, t.timing.heartbeat_interval, clock, tx.clone()),
+    ));
     // Distinct ICMP identifiers per target; seeded by the pid so two daemons sharing a
     // namespace do not collide.
     let mut ident = (std::process::id() as u16).wrapping_mul(64);
@@ -892,6 +890,7 @@ pub async fn run(config_path: &FsPath, node: Option<&str>) -> Result<(), DaemonE
             _ = int.recv() => { tracing::info!("SIGINT: shutting down"); break; }
             _ = hup.recv() => d.reload(),
             Some((kind, incident, report)) = hook_rx.recv() => d.on_hook_result(kind, incident, report),
+            // A late timer (the process did not run) is the core's to judge: see its gap check.
             _ = sleep => d.node.handle_timeout(clock.now()),
             Some(o) = obs_rx.recv() => {
                 d.probe_state.record(&o);

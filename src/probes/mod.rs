@@ -24,3 +24,43 @@ pub mod link;
 /// each handled by the core in microseconds; 1024 absorbs several seconds of a stalled driver
 /// before probes start waiting on `send` (which only delays that probe's next tick).
 pub const OBSERVATION_QUEUE: usize = 1024;
+
+/// Runs a probe on a thread and runtime of its own. For probes whose system calls can block
+/// inside the kernel whatever the socket flags say: a netlink link dump waits for the rtnl lock,
+/// which creating or removing network namespaces and links can hold for hundreds of ms. On the
+/// driver's runtime that wait would stop the heartbeats too, and every peer would see this
+/// node die. Aborting the returned task stops the probe (the thread ends at its next await).
+pub fn spawn_on_own_thread<F>(name: &str, probe: F) -> tokio::task::JoinHandle<()>
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let spawned = std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    tracing::error!(error = %e, "probe runtime cannot start; probe not running");
+                    return;
+                }
+            };
+            rt.block_on(async move {
+                tokio::select! {
+                    _ = probe => {}
+                    // Sender dropped: the owning task was aborted or the driver stopped.
+                    _ = stop_rx => {}
+                }
+            });
+        });
+    if let Err(e) = spawned {
+        tracing::error!(probe = name, error = %e, "probe thread cannot start; probe not running");
+    }
+    tokio::spawn(async move {
+        let _owner = stop_tx;
+        std::future::pending::<()>().await
+    })
+}

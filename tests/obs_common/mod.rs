@@ -12,6 +12,7 @@ use hadiag::core::topology::{
     Topology, Transport,
 };
 use hadiag::core::view::{DiskHealth, NetView, Reach, View};
+use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
@@ -250,4 +251,50 @@ pub fn promtool(args: &[&str], stdin: Option<&str>) -> (bool, String) {
         String::from_utf8_lossy(&out.stderr)
     );
     (out.status.success(), text)
+}
+
+/// Sample names (`name` or `name_bucket`…) present in an exposition.
+pub fn sample_names(scrape: &str) -> BTreeSet<String> {
+    scrape
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| l.split(['{', ' ']).next().unwrap_or("").to_string())
+        .collect()
+}
+
+/// Every `hadiag_…` metric name a text (dashboard JSON, rules YAML) mentions.
+pub fn hadiag_names(text: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let b = text.as_bytes();
+    let mut i = 0;
+    while let Some(p) = text[i..].find("hadiag_") {
+        let start = i + p;
+        let mut end = start;
+        while end < b.len() && (b[end].is_ascii_alphanumeric() || b[end] == b'_') {
+            end += 1;
+        }
+        // Skip label values and prose (`hadiag_` inside a word like `job=~".*hadiag.*"`).
+        if start == 0 || !(b[start - 1].is_ascii_alphanumeric() || b[start - 1] == b'_') {
+            out.insert(text[start..end].to_string());
+        }
+        i = end;
+    }
+    out
+}
+
+/// The metrics the Grafana dashboard and the alerting rules use that `scrape` lacks.
+pub fn dashboard_metrics_missing_from(scrape: &str) -> Vec<String> {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let read = |f: &str| {
+        std::fs::read_to_string(format!("{root}/dashboards/{f}"))
+            .unwrap_or_else(|e| panic!("dashboards/{f}: {e}"))
+    };
+    let mut used = hadiag_names(&read("hadiag-grafana.json"));
+    used.extend(hadiag_names(&read("hadiag-rules.yml")));
+    assert!(
+        used.len() >= 15,
+        "too few metrics found in dashboard + rules: {used:?}"
+    );
+    let present = sample_names(scrape);
+    used.into_iter().filter(|m| !present.contains(m)).collect()
 }
