@@ -39,7 +39,12 @@ struct Lab {
 
 fn lab(spec: LabSpec) -> Lab {
     sys::require_root().expect("end-to-end lab tests need root (CI runs them as root)");
-    let root = tempfile::tempdir().expect("temp dir");
+    let mut root = tempfile::tempdir().expect("temp dir");
+    // HADIAG_LAB_KEEP=1 keeps the lab directory (daemon logs, journals) for a post-mortem.
+    if std::env::var_os("HADIAG_LAB_KEEP").is_some() {
+        root.disable_cleanup(true);
+        eprintln!("keeping lab directory {}", root.path().display());
+    }
     let mut cluster = Cluster::build(&spec.unique(), root.path()).expect("build lab");
     cluster.start_daemons(&daemon_exe()).expect("start daemons");
     let logs: Vec<String> = cluster
@@ -597,6 +602,12 @@ alerts:
 ";
     let mut cfg = std::fs::read_to_string(&n1.config).expect("n1 config");
     cfg.push_str(rules);
+    // A real mon-style monitor too (the dashboard graphs monitors), on n1's own state dir.
+    cfg.push_str(&format!(
+        "monitors:\n  - {{ name: state-fs, command: [{}/probes/fs_writable.sh, {}], interval: 1s, timeout: 5s }}\n",
+        env!("CARGO_MANIFEST_DIR"),
+        n1.dir.display()
+    ));
     std::fs::write(&n1.config, cfg).expect("write n1 config");
     cluster.start_daemons(&daemon_exe()).expect("start daemons");
     drill::wait_healthy(&cluster, Duration::from_secs(30), &|| false).expect("healthy lab");

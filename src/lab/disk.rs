@@ -131,12 +131,23 @@ impl LabDisk {
     pub fn teardown(&self) {
         self.release_fifo_readers();
         if let Some(dev) = &self.loop_device {
-            if loop_backing_file(dev).as_deref() == Some(self.image.as_path()) {
+            let ours = || loop_backing_file(dev).as_deref() == Some(self.image.as_path());
+            if ours() {
                 let _ = sys::run_unchecked("losetup", &["-d", dev.as_str()], None);
+                // A device someone still has open (udev probing a new block device, a reader
+                // on its way out) is only marked for auto-clear; the kernel detaches it at the
+                // last close. Teardown means gone, so wait for that — bounded.
+                let start = std::time::Instant::now();
+                while ours() && start.elapsed() < LOOP_DETACH_WAIT {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
             }
         }
     }
 }
+
+/// How long a teardown waits for a busy loop device's deferred detach.
+const LOOP_DETACH_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Backing file of a loop device, from sysfs.
 pub fn loop_backing_file(dev: &str) -> Option<PathBuf> {

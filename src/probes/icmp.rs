@@ -3,7 +3,9 @@
 //! dead NIC cannot be masked by a route through another one.
 //!
 //! One task per reference target, each with its own surge-ping client (ICMP socket), interval
-//! and timeout, so a slow target never delays another. (One client per task, not per network:
+//! and timeout, so a slow target never delays another; within a task echoes overlap (one per
+//! interval, each with its own timeout), so a lost reference is seen in
+//! `reference_failures × interval + timeout`, not `reference_failures × timeout`. (One client per task, not per network:
 //! surge-ping 0.8 marks a client's reply map destroyed when *any* clone of it is dropped.)
 //! surge-ping tries an unprivileged ICMP datagram socket first (needs `net.ipv4.ping_group_range`), then a raw one
 //! (needs CAP_NET_RAW); binding to a device needs CAP_NET_RAW/CAP_NET_ADMIN on older kernels.
@@ -17,6 +19,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 use surge_ping::{Client, Config, PingIdentifier, PingSequence, ICMP};
 use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 
 /// Echo payload: small, recognisable in tcpdump.
 const PAYLOAD: &[u8] = b"hadiag-reference-probe";
@@ -30,7 +33,15 @@ pub fn client(device: &str, v6: bool) -> std::io::Result<Client> {
     Client::new(&cfg)
 }
 
+/// Echoes in flight at once per target. Echoes are sent every `interval` whether or not the
+/// previous one has been answered — a lost reference shows after `reference_failures`
+/// intervals plus one timeout, not `reference_failures` timeouts — so up to
+/// `timeout / interval + 1` wait at a time; the bound keeps a huge timeout from piling up
+/// waiters (a tick with this many in flight sends nothing).
+const MAX_IN_FLIGHT: usize = 16;
+
 /// Pings `target` through `client` every `interval`, each echo waiting at most `timeout`.
+/// Outcomes are reported as they complete.
 ///
 /// If the socket cannot be opened (no CAP_NET_RAW, device missing) every interval reports
 /// `EchoOutcome::Error` — the core must see "not reached", not "unknown" — and the socket is
@@ -50,50 +61,61 @@ pub async fn reference_task(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut seq: u16 = 0;
     let mut last_ok: Option<bool> = None;
-    // The client must outlive its pinger (see the module doc); both live in this task.
-    let mut state: Option<(Client, surge_ping::Pinger)> = None;
+    // The client must outlive its pingers (see the module doc); all live in this task, and
+    // dropping the task drops (aborts) the echoes in flight.
+    let mut client_state: Option<Client> = None;
+    let mut in_flight: JoinSet<EchoOutcome> = JoinSet::new();
     loop {
-        tick.tick().await;
-        seq = seq.wrapping_add(1);
-        if state.is_none() {
-            match client(&device, target.is_ipv6()) {
-                Ok(c) => {
-                    let mut p = c.pinger(target, PingIdentifier(ident)).await;
-                    p.timeout(timeout);
-                    state = Some((c, p));
-                }
-                Err(e) => {
-                    if last_ok != Some(false) {
-                        tracing::error!(network = network.0, %device, %target, error = %e, "ICMP socket cannot be opened (needs CAP_NET_RAW)");
-                        last_ok = Some(false);
+        let outcome = tokio::select! {
+            _ = tick.tick() => {
+                seq = seq.wrapping_add(1);
+                if client_state.is_none() {
+                    match client(&device, target.is_ipv6()) {
+                        Ok(c) => client_state = Some(c),
+                        Err(e) => {
+                            if last_ok != Some(false) {
+                                tracing::error!(network = network.0, %device, %target, error = %e, "ICMP socket cannot be opened (needs CAP_NET_RAW)");
+                                last_ok = Some(false);
+                            }
+                            let obs = Observation {
+                                at: clock.now(),
+                                probe: Probe::Reference {
+                                    network,
+                                    target,
+                                    outcome: EchoOutcome::Error(format!("ICMP socket on {device}: {e}")),
+                                },
+                            };
+                            if tx.send(obs).await.is_err() {
+                                return;
+                            }
+                            continue;
+                        }
                     }
-                    let obs = Observation {
-                        at: clock.now(),
-                        probe: Probe::Reference {
-                            network,
-                            target,
-                            outcome: EchoOutcome::Error(format!("ICMP socket on {device}: {e}")),
-                        },
-                    };
-                    if tx.send(obs).await.is_err() {
-                        return;
-                    }
-                    continue;
                 }
+                let Some(c) = client_state.as_ref() else { continue };
+                if in_flight.len() < MAX_IN_FLIGHT {
+                    let mut pinger = c.pinger(target, PingIdentifier(ident)).await;
+                    pinger.timeout(timeout);
+                    let seq = PingSequence(seq);
+                    in_flight.spawn(async move {
+                        match pinger.ping(seq, PAYLOAD).await {
+                            Ok((_packet, rtt)) => EchoOutcome::Reply { rtt },
+                            Err(surge_ping::SurgeError::Timeout { .. }) => EchoOutcome::Timeout,
+                            Err(e) => EchoOutcome::Error(e.to_string()),
+                        }
+                    });
+                }
+                continue;
             }
+            Some(done) = in_flight.join_next() => match done {
+                Ok(o) => o,
+                Err(_cancelled) => continue,
+            },
+        };
+        if matches!(outcome, EchoOutcome::Error(_)) {
+            // Reopen next time: the device may have been recreated (new ifindex).
+            client_state = None;
         }
-        let Some((_client, pinger)) = state.as_mut() else {
-            continue;
-        };
-        let outcome = match pinger.ping(PingSequence(seq), PAYLOAD).await {
-            Ok((_packet, rtt)) => EchoOutcome::Reply { rtt },
-            Err(surge_ping::SurgeError::Timeout { .. }) => EchoOutcome::Timeout,
-            Err(e) => {
-                // Reopen next time: the device may have been recreated (new ifindex).
-                state = None;
-                EchoOutcome::Error(e.to_string())
-            }
-        };
         let ok = matches!(outcome, EchoOutcome::Reply { .. });
         if last_ok != Some(ok) {
             tracing::info!(network = network.0, %device, %target, ?outcome, "reference reachability changed");
