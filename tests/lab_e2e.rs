@@ -652,16 +652,19 @@ alerts:
             "status lacks {needle:?}:\n{status}"
         );
     }
-    let explain = hadiag_in(
-        &n1,
-        &[
-            "explain",
-            &incident,
-            "--url",
-            "http://127.0.0.1:9405",
-            "--no-color",
-        ],
-    );
+    let explain_live = |id: &str| {
+        hadiag_in(
+            &n1,
+            &[
+                "explain",
+                id,
+                "--url",
+                "http://127.0.0.1:9405",
+                "--no-color",
+            ],
+        )
+    };
+    let explain = explain_live(&incident);
     println!("{explain}");
     for needle in [
         incident.as_str(),
@@ -790,16 +793,7 @@ alerts:
         )),
         "the restarted daemon did not report the torn line"
     );
-    let after = hadiag_in(
-        &n1,
-        &[
-            "explain",
-            &incident,
-            "--url",
-            "http://127.0.0.1:9405",
-            "--no-color",
-        ],
-    );
+    let after = explain_live(&incident);
     assert!(
         after.contains(&incident) && after.contains("n2.A"),
         "incident {incident} unknown to the restarted daemon:\n{after}"

@@ -169,6 +169,17 @@ fn garbage_and_missing_journals_are_errors_not_panics() {
     assert_eq!(rep.problems.len(), 4);
 }
 
+/// n1's Observer on a journal in `dir`, started as the daemon starts it (inside a runtime).
+fn started_observer(dir: &std::path::Path) -> (JournalHandle, Observer) {
+    let j = Journal::open(dir, Limits::default()).unwrap();
+    let torn = j.recovered().cloned();
+    let handle = JournalHandle::spawn(j).unwrap();
+    let wall = WallMap::new(Instant::ZERO, Utc::now());
+    let obs = Observer::new(&two_node(), N1, &[], None, Some(handle.clone()), wall).unwrap();
+    obs.start(torn);
+    (handle, obs)
+}
+
 /// Writes a journal as the daemon does during fault #4 and its heal.
 fn write_incident_journal(dir: &std::path::Path) {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -176,13 +187,7 @@ fn write_incident_journal(dir: &std::path::Path) {
         .build()
         .unwrap();
     let _guard = rt.enter();
-    let t = two_node();
-    let j = Journal::open(dir, Limits::default()).unwrap();
-    let torn = j.recovered().cloned();
-    let handle = JournalHandle::spawn(j).unwrap();
-    let wall = WallMap::new(Instant::ZERO, Utc::now());
-    let mut obs = Observer::new(&t, N1, &[], None, Some(handle.clone()), wall).unwrap();
-    obs.start(torn);
+    let (handle, mut obs) = started_observer(dir);
     obs.own_view(&view(
         &[
             (A, &[N2], Reach::Yes, Reach::Yes),
@@ -350,12 +355,7 @@ fn superseded_incidents_pass_on_their_timeline_and_a_restart_ends_what_a_crash_l
             .build()
             .unwrap();
         let _guard = rt.enter();
-        let t = two_node();
-        let handle =
-            JournalHandle::spawn(Journal::open(dir.path(), Limits::default()).unwrap()).unwrap();
-        let wall = WallMap::new(Instant::ZERO, Utc::now());
-        let mut obs = Observer::new(&t, N1, &[], None, Some(handle.clone()), wall).unwrap();
-        obs.start(None);
+        let (handle, mut obs) = started_observer(dir.path());
         obs.diagnosis(&attachment_n2a(600));
         obs.incident_opened(&incident(
             7,

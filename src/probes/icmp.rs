@@ -69,43 +69,35 @@ pub async fn reference_task(
         let outcome = tokio::select! {
             _ = tick.tick() => {
                 seq = seq.wrapping_add(1);
-                if client_state.is_none() {
-                    match client(&device, target.is_ipv6()) {
-                        Ok(c) => client_state = Some(c),
-                        Err(e) => {
-                            if last_ok != Some(false) {
-                                tracing::error!(network = network.0, %device, %target, error = %e, "ICMP socket cannot be opened (needs CAP_NET_RAW)");
-                                last_ok = Some(false);
-                            }
-                            let obs = Observation {
-                                at: clock.now(),
-                                probe: Probe::Reference {
-                                    network,
-                                    target,
-                                    outcome: EchoOutcome::Error(format!("ICMP socket on {device}: {e}")),
-                                },
-                            };
-                            if tx.send(obs).await.is_err() {
-                                return;
-                            }
-                            continue;
+                let opened = match client_state.take() {
+                    Some(c) => Ok(c),
+                    None => client(&device, target.is_ipv6()),
+                };
+                match opened {
+                    Ok(c) => {
+                        if in_flight.len() < MAX_IN_FLIGHT {
+                            let mut pinger = c.pinger(target, PingIdentifier(ident)).await;
+                            pinger.timeout(timeout);
+                            let seq = PingSequence(seq);
+                            in_flight.spawn(async move {
+                                match pinger.ping(seq, PAYLOAD).await {
+                                    Ok((_packet, rtt)) => EchoOutcome::Reply { rtt },
+                                    Err(surge_ping::SurgeError::Timeout { .. }) => EchoOutcome::Timeout,
+                                    Err(e) => EchoOutcome::Error(e.to_string()),
+                                }
+                            });
                         }
+                        client_state = Some(c);
+                        continue;
+                    }
+                    // Reported like any failed echo: the core must see "not reached".
+                    Err(e) => {
+                        if last_ok != Some(false) {
+                            tracing::error!(network = network.0, %device, %target, error = %e, "ICMP socket cannot be opened (needs CAP_NET_RAW)");
+                        }
+                        EchoOutcome::Error(format!("ICMP socket on {device}: {e}"))
                     }
                 }
-                let Some(c) = client_state.as_ref() else { continue };
-                if in_flight.len() < MAX_IN_FLIGHT {
-                    let mut pinger = c.pinger(target, PingIdentifier(ident)).await;
-                    pinger.timeout(timeout);
-                    let seq = PingSequence(seq);
-                    in_flight.spawn(async move {
-                        match pinger.ping(seq, PAYLOAD).await {
-                            Ok((_packet, rtt)) => EchoOutcome::Reply { rtt },
-                            Err(surge_ping::SurgeError::Timeout { .. }) => EchoOutcome::Timeout,
-                            Err(e) => EchoOutcome::Error(e.to_string()),
-                        }
-                    });
-                }
-                continue;
             }
             Some(done) = in_flight.join_next() => match done {
                 Ok(o) => o,
