@@ -448,6 +448,11 @@ impl Node {
         let now = obs.at;
         self.check_gap(now);
         self.evidence.record_observation(&obs);
+        // A changed fact (carrier lost, reference unreachable) is judged at once rather than
+        // at the next heartbeat tick: up to one interval sooner.
+        if !same_facts(&self.evidence.own_view(now), &self.own_view) {
+            self.wake_at(now);
+        }
     }
 
     /// A decoded, authenticated, replay-filtered message received at `now`.
@@ -468,6 +473,14 @@ impl Node {
         }
         match &msg.body {
             Body::Heartbeat { view, .. } | Body::Proposal { view, .. } => {
+                // A peer whose facts changed is judged at once, not at our next tick.
+                if self
+                    .fresh_peers
+                    .get(&sender)
+                    .is_none_or(|before| !same_facts(view, before))
+                {
+                    self.wake = Some(self.wake.map_or(now, |w| w.min(now)));
+                }
                 info.isolated = view.isolated;
                 info.quiesced = view.quiesced;
                 info.incident = view.incident.clone();
@@ -1439,4 +1452,13 @@ impl Node {
             self.rejoin_ready_since = None;
         }
     }
+}
+
+/// Whether two views state the same facts (decoration — isolation, maintenance, incident —
+/// aside): what decides if a new view is worth an immediate re-classification.
+fn same_facts(a: &View, b: &View) -> bool {
+    a.nets == b.nets
+        && a.serial == b.serial
+        && a.disk == b.disk
+        && a.failing_monitors == b.failing_monitors
 }
