@@ -12,10 +12,7 @@
 #![cfg_attr(test, allow(dead_code))]
 
 use hadiag::core::diagnosis::{Component, IncidentId, IncidentSummary, VerdictKind};
-use hadiag::core::topology::{
-    InterfaceSpec, NetworkId, NetworkSpec, NodeId, NodeSpec, SerialPortSpec, Thresholds, Timing,
-    Topology, Transport,
-};
+use hadiag::core::topology::{NetworkId, NodeId, SerialPortSpec, Topology};
 use hadiag::core::view::{DiskHealth, NetView, Reach, View};
 use hadiag::core::wire::{decode, encode, parse, Body, Echo, Header, Keyring, Message, Path};
 use std::hint::black_box;
@@ -25,40 +22,18 @@ const MEASURE: Duration = Duration::from_secs(1);
 const BATCH: u32 = 1_000;
 
 fn topology() -> Topology {
-    let nets = ["A", "B"];
-    Topology {
-        cluster: "bench".into(),
-        nodes: (1..=4)
-            .map(|i| NodeSpec {
-                name: format!("n{i}"),
-                priority: 100 - i,
-                interfaces: (0..nets.len())
-                    .map(|s| InterfaceSpec {
-                        network: NetworkId(s as u16),
-                        device: format!("eth{}", s + 1),
-                        address: None,
-                    })
-                    .collect(),
-                serial: vec![SerialPortSpec {
-                    peer: NodeId((i % 4) as u16),
-                    device: "/dev/ttyS0".into(),
-                    baud: 115_200,
-                }],
-                disk: Some("/dev/sda".into()),
-            })
-            .collect(),
-        networks: nets
-            .iter()
-            .map(|n| NetworkSpec {
-                name: n.to_string(),
-                references: vec![],
-                transport: Transport::Udp,
-                port: 7400,
-            })
-            .collect(),
-        timing: Timing::default(),
-        thresholds: Thresholds::default(),
+    let mut t = Topology::mesh("bench", &["n1", "n2", "n3", "n4"], &["A", "B"]);
+    // Priorities, serial lines and disks: the heartbeat below reports on all of them.
+    for (i, n) in t.nodes.iter_mut().enumerate() {
+        n.priority = 99 - i as u32;
+        n.serial = vec![SerialPortSpec {
+            peer: NodeId(((i + 1) % 4) as u16),
+            device: "/dev/ttyS0".into(),
+            baud: 115_200,
+        }];
+        n.disk = Some("/dev/sda".into());
     }
+    t
 }
 
 /// A realistic heartbeat of n1 in a 4-node cluster: everyone heard on both networks, one

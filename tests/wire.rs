@@ -3,10 +3,7 @@
 //! with the right error.
 
 use hadiag::core::diagnosis::{Component, IncidentId, IncidentSummary, VerdictKind};
-use hadiag::core::topology::{
-    InterfaceSpec, NetworkId, NetworkSpec, NodeId, NodeSpec, Thresholds, Timing, Topology,
-    Transport,
-};
+use hadiag::core::topology::{NetworkId, NodeId, Topology};
 use hadiag::core::view::{DiskHealth, NetView, Reach, View};
 use hadiag::core::wire::{
     decode, encode, parse, Body, DecodeError, Echo, EncodeError, Header, Keyring, Message, Path,
@@ -24,36 +21,7 @@ fn keys() -> Keyring {
 }
 
 fn topology(cluster: &str, nodes: &[String], nets: &[String]) -> Topology {
-    Topology {
-        cluster: cluster.into(),
-        nodes: nodes
-            .iter()
-            .map(|n| NodeSpec {
-                name: n.clone(),
-                priority: 0,
-                interfaces: (0..nets.len())
-                    .map(|i| InterfaceSpec {
-                        network: NetworkId(i as u16),
-                        device: format!("eth{i}"),
-                        address: None,
-                    })
-                    .collect(),
-                serial: vec![],
-                disk: None,
-            })
-            .collect(),
-        networks: nets
-            .iter()
-            .map(|n| NetworkSpec {
-                name: n.clone(),
-                references: vec![],
-                transport: Transport::Udp,
-                port: 7400,
-            })
-            .collect(),
-        timing: Timing::default(),
-        thresholds: Thresholds::default(),
-    }
+    Topology::mesh(cluster, nodes, nets)
 }
 
 fn names(prefix: &str, n: usize) -> Vec<String> {

@@ -2,44 +2,12 @@
 //! Each input is tried as is and behind a valid stamp, so mutations reach the resolver.
 #![no_main]
 
-use hadiag::core::topology::{
-    InterfaceSpec, NetworkId, NetworkSpec, NodeSpec, Thresholds, Timing, Topology, Transport,
-};
+use hadiag::core::topology::Topology;
 use hadiag::core::wire::{decode, encode, parse, EncodeError, Keyring};
 use libfuzzer_sys::fuzz_target;
 
 fn topology() -> Topology {
-    let nets = ["A", "B"];
-    Topology {
-        cluster: "lab".into(),
-        nodes: ["n1", "n2", "db-1"]
-            .iter()
-            .map(|n| NodeSpec {
-                name: n.to_string(),
-                priority: 0,
-                interfaces: (0..nets.len())
-                    .map(|i| InterfaceSpec {
-                        network: NetworkId(i as u16),
-                        device: format!("eth{i}"),
-                        address: None,
-                    })
-                    .collect(),
-                serial: vec![],
-                disk: None,
-            })
-            .collect(),
-        networks: nets
-            .iter()
-            .map(|n| NetworkSpec {
-                name: n.to_string(),
-                references: vec![],
-                transport: Transport::Udp,
-                port: 7400,
-            })
-            .collect(),
-        timing: Timing::default(),
-        thresholds: Thresholds::default(),
-    }
+    Topology::mesh("lab", &["n1", "n2", "db-1"], &["A", "B"])
 }
 
 fn check(bytes: &[u8], t: &Topology, k: &Keyring) {

@@ -162,6 +162,43 @@ pub struct Topology {
 }
 
 impl Topology {
+    /// Every node on every network — devices `eth0`, `eth1`, … in network order, UDP port
+    /// 7400, no references, serial lines or disks, default timers and thresholds: the plain
+    /// shape that tests, benchmarks and the fuzzer start from. Names are taken as given (the
+    /// config loader is what validates names).
+    pub fn mesh<S: AsRef<str>>(cluster: &str, nodes: &[S], networks: &[S]) -> Topology {
+        Topology {
+            cluster: cluster.to_string(),
+            nodes: nodes
+                .iter()
+                .map(|n| NodeSpec {
+                    name: n.as_ref().to_string(),
+                    priority: 0,
+                    interfaces: (0..networks.len())
+                        .map(|i| InterfaceSpec {
+                            network: NetworkId(i as u16),
+                            device: format!("eth{i}"),
+                            address: None,
+                        })
+                        .collect(),
+                    serial: vec![],
+                    disk: None,
+                })
+                .collect(),
+            networks: networks
+                .iter()
+                .map(|n| NetworkSpec {
+                    name: n.as_ref().to_string(),
+                    references: vec![],
+                    transport: Transport::Udp,
+                    port: 7400,
+                })
+                .collect(),
+            timing: Timing::default(),
+            thresholds: Thresholds::default(),
+        }
+    }
+
     pub fn node_ids(&self) -> impl Iterator<Item = NodeId> + '_ {
         (0..self.nodes.len()).map(|i| NodeId(i as u16))
     }

@@ -2,10 +2,7 @@
 
 use super::*;
 use crate::core::diagnosis::{Component, IncidentId, IncidentSummary, VerdictKind};
-use crate::core::topology::{
-    InterfaceSpec, NetworkId, NetworkSpec, NodeId, NodeSpec, Thresholds, Timing, Topology,
-    Transport,
-};
+use crate::core::topology::{NetworkId, NodeId, Topology};
 use crate::core::view::{DiskHealth, NetView, Reach, View};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -13,36 +10,7 @@ use std::time::Duration;
 const KEY: &[u8] = b"lab-key-0123456789abcdef";
 
 fn topology(cluster: &str, nodes: &[&str], nets: &[&str]) -> Topology {
-    Topology {
-        cluster: cluster.into(),
-        nodes: nodes
-            .iter()
-            .map(|n| NodeSpec {
-                name: n.to_string(),
-                priority: 0,
-                interfaces: (0..nets.len())
-                    .map(|i| InterfaceSpec {
-                        network: NetworkId(i as u16),
-                        device: format!("eth{i}"),
-                        address: None,
-                    })
-                    .collect(),
-                serial: vec![],
-                disk: None,
-            })
-            .collect(),
-        networks: nets
-            .iter()
-            .map(|n| NetworkSpec {
-                name: n.to_string(),
-                references: vec![],
-                transport: Transport::Udp,
-                port: 7400,
-            })
-            .collect(),
-        timing: Timing::default(),
-        thresholds: Thresholds::default(),
-    }
+    Topology::mesh(cluster, nodes, nets)
 }
 
 fn keys() -> Keyring {
