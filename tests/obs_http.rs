@@ -11,7 +11,6 @@ use hadiag::config::{AlertAction, AlertRule, AlertSelect};
 use hadiag::core::diagnosis::{Component, VerdictKind};
 use hadiag::core::observation::{DiskOutcome, EchoOutcome, MonitorOutcome, Observation, Probe};
 use hadiag::core::time::Instant;
-use hadiag::core::view::Reach;
 use hadiag::core::wire::Path;
 use hadiag::http::{serve, Observer};
 use hadiag::journal::record::{ActionRecord, WallMap};
@@ -92,43 +91,7 @@ fn feed(obs: &mut Observer) {
         },
     ));
     // Healthy first, then n2.A goes away.
-    obs.own_view(&view(
-        &[
-            (A, &[N2], Reach::Yes, Reach::Yes),
-            (B, &[N2], Reach::Yes, Reach::Yes),
-        ],
-        Some((N2, true)),
-    ));
-    obs.peer_view(
-        N2,
-        &view(
-            &[
-                (A, &[N1], Reach::Yes, Reach::Yes),
-                (B, &[N1], Reach::Yes, Reach::Yes),
-            ],
-            Some((N1, true)),
-        ),
-        Some(Duration::from_millis(80)),
-    );
-    obs.diagnosis(&healthy(100));
-    obs.own_view(&view(
-        &[
-            (A, &[], Reach::Yes, Reach::Yes),
-            (B, &[N2], Reach::Yes, Reach::Yes),
-        ],
-        Some((N2, true)),
-    ));
-    obs.peer_view(
-        N2,
-        &view(
-            &[
-                (A, &[], Reach::No, Reach::No),
-                (B, &[N1], Reach::Yes, Reach::Yes),
-            ],
-            Some((N1, true)),
-        ),
-        Some(Duration::from_millis(90)),
-    );
+    healthy_then_n2a_goes_away(obs);
     obs.link(N2, A, 1.0, None);
     obs.link(N2, B, 0.05, Some(Duration::from_micros(350)));
     obs.received(Path::Network(B), "heartbeat");

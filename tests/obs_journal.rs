@@ -188,43 +188,7 @@ fn write_incident_journal(dir: &std::path::Path) {
         .unwrap();
     let _guard = rt.enter();
     let (handle, mut obs) = started_observer(dir);
-    obs.own_view(&view(
-        &[
-            (A, &[N2], Reach::Yes, Reach::Yes),
-            (B, &[N2], Reach::Yes, Reach::Yes),
-        ],
-        Some((N2, true)),
-    ));
-    obs.peer_view(
-        N2,
-        &view(
-            &[
-                (A, &[N1], Reach::Yes, Reach::Yes),
-                (B, &[N1], Reach::Yes, Reach::Yes),
-            ],
-            Some((N1, true)),
-        ),
-        Some(Duration::from_millis(40)),
-    );
-    obs.diagnosis(&healthy(100));
-    obs.own_view(&view(
-        &[
-            (A, &[], Reach::Yes, Reach::Yes),
-            (B, &[N2], Reach::Yes, Reach::Yes),
-        ],
-        Some((N2, true)),
-    ));
-    obs.peer_view(
-        N2,
-        &view(
-            &[
-                (A, &[], Reach::No, Reach::No),
-                (B, &[N1], Reach::Yes, Reach::Yes),
-            ],
-            Some((N1, true)),
-        ),
-        Some(Duration::from_millis(50)),
-    );
+    healthy_then_n2a_goes_away(&mut obs);
     obs.diagnosis(&attachment_n2a(600));
     obs.incident_opened(&incident(
         3,

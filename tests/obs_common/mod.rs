@@ -12,6 +12,7 @@ use hadiag::core::topology::{
     Topology, Transport,
 };
 use hadiag::core::view::{DiskHealth, NetView, Reach, View};
+use hadiag::http::Observer;
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -297,4 +298,46 @@ pub fn dashboard_metrics_missing_from(scrape: &str) -> Vec<String> {
     );
     let present = sample_names(scrape);
     used.into_iter().filter(|m| !present.contains(m)).collect()
+}
+
+/// Feeds n1's Observer the views and verdict of a healthy two-node cluster, then the views
+/// of fault #4 (n2's NIC on A gone) as both nodes report them.
+pub fn healthy_then_n2a_goes_away(obs: &mut Observer) {
+    obs.own_view(&view(
+        &[
+            (A, &[N2], Reach::Yes, Reach::Yes),
+            (B, &[N2], Reach::Yes, Reach::Yes),
+        ],
+        Some((N2, true)),
+    ));
+    obs.peer_view(
+        N2,
+        &view(
+            &[
+                (A, &[N1], Reach::Yes, Reach::Yes),
+                (B, &[N1], Reach::Yes, Reach::Yes),
+            ],
+            Some((N1, true)),
+        ),
+        Some(Duration::from_millis(40)),
+    );
+    obs.diagnosis(&healthy(100));
+    obs.own_view(&view(
+        &[
+            (A, &[], Reach::Yes, Reach::Yes),
+            (B, &[N2], Reach::Yes, Reach::Yes),
+        ],
+        Some((N2, true)),
+    ));
+    obs.peer_view(
+        N2,
+        &view(
+            &[
+                (A, &[], Reach::No, Reach::No),
+                (B, &[N1], Reach::Yes, Reach::Yes),
+            ],
+            Some((N1, true)),
+        ),
+        Some(Duration::from_millis(50)),
+    );
 }
