@@ -22,6 +22,9 @@ struct Opts {
     monitor: Option<String>,
     /// Network B carries raw-Ethernet heartbeats (EtherType 0x88B5) instead of UDP.
     b_ethernet: bool,
+    /// n1 logs at debug level into a FIFO nobody reads (a stuck log sink); the read end is
+    /// returned by `start` and must be kept open.
+    n1_stuck_log: bool,
 }
 
 impl Default for Opts {
@@ -32,6 +35,7 @@ impl Default for Opts {
             n2_disk_fifo: false,
             monitor: None,
             b_ethernet: false,
+            n1_stuck_log: false,
         }
     }
 }
@@ -185,19 +189,37 @@ timing:
         p
     }
 
-    fn start(&mut self, o: &Opts) {
+    fn start(&mut self, o: &Opts) -> Option<std::fs::File> {
         let cfg = self.config(o);
+        let mut stuck_reader = None;
         for n in ["n1", "n2"] {
             let mut cmd = self.ns(n).command(
                 env!("CARGO_BIN_EXE_hadiag"),
                 &["run", "--config", cfg.to_str().unwrap(), "--node", n],
             );
             cmd.env("RUST_LOG", "info").env("NO_COLOR", "1");
-            let log = self.path(&format!("{n}.log"));
+            let mut log = self.path(&format!("{n}.log"));
+            if n == "n1" && o.n1_stuck_log {
+                log = self.path("n1.log.fifo");
+                let c = std::ffi::CString::new(log.to_str().unwrap()).unwrap();
+                // SAFETY: mkfifo on a valid NUL-terminated path.
+                assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+                // Opened (so the daemon's open for writing does not wait) and never read.
+                use std::os::unix::fs::OpenOptionsExt;
+                stuck_reader = Some(
+                    std::fs::OpenOptions::new()
+                        .read(true)
+                        .custom_flags(libc::O_NONBLOCK)
+                        .open(&log)
+                        .expect("open the FIFO's read end"),
+                );
+                cmd.env("RUST_LOG", "debug");
+            }
             let g =
                 ChildGuard::spawn(cmd, &format!("hadiag {n}"), Some(&log)).expect("start daemon");
             self.daemons.push((n.to_string(), g));
         }
+        stuck_reader
     }
 
     fn daemon(&mut self, n: &str) -> &mut ChildGuard {
@@ -541,4 +563,61 @@ fn raw_ethernet_heartbeats_on_a_network_configured_ethernet() {
     lab.wait_for("n1", "n2 silent on B only", |s| {
         !heard(s, "B") && heard(s, "A")
     });
+}
+
+/// A log sink that stops reading (journald stalled, a full pipe) must not stop the daemon:
+/// n1 logs at debug level into a FIFO nobody reads, and a flood of junk datagrams makes it
+/// log a line per datagram ("message rejected"). The pipe is full after a few hundred lines;
+/// n1 must keep sending heartbeats (n2 stays healthy and keeps hearing it) and keep working.
+#[test]
+fn a_stuck_log_sink_never_stops_the_heartbeats() {
+    let mut lab = Lab::build();
+    let o = Opts {
+        n1_stuck_log: true,
+        ..Opts::default()
+    };
+    let _stuck = lab.start(&o).expect("the FIFO's read end");
+    // n1's log goes nowhere, so its status file is what shows it healthy.
+    lab.wait_healthy();
+    let before = lab.status("n2").unwrap();
+    let ns2 = format!("/run/netns/{}", lab.ns("n2").name());
+    let port = o.port;
+    let flood = std::thread::spawn(move || {
+        use std::os::fd::AsRawFd;
+        let f = std::fs::File::open(&ns2).expect("n2's namespace");
+        // SAFETY: setns on a valid namespace fd; it changes only this thread's namespace.
+        assert_eq!(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
+        let sock = std::net::UdpSocket::bind("198.51.100.2:0").expect("bind in n2");
+        for i in 0..20_000u32 {
+            let _ = sock.send_to(
+                format!("junk {i} not a hadiag message").as_bytes(),
+                ("198.51.100.1", port),
+            );
+            if i % 100 == 99 {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    });
+    flood.join().expect("flood");
+    std::thread::sleep(Duration::from_secs(2));
+    let s1 = lab.status("n1").expect("n1 status");
+    let rejected: u64 = s1["rejected"]
+        .as_object()
+        .map(|m| m.values().filter_map(Value::as_u64).sum())
+        .unwrap_or(0);
+    assert!(
+        rejected > 2_000,
+        "n1 did not process the flood (so nothing was logged): rejected {rejected}: {s1}"
+    );
+    let after = lab.status("n2").unwrap();
+    assert_eq!(
+        after["verdict"], "healthy",
+        "n2 while n1's log sink is stuck: {after}"
+    );
+    for net in ["A", "B"] {
+        assert!(
+            received(&after, net, "n1") > received(&before, net, "n1") + 20,
+            "n2 stopped hearing n1 on {net}: before {before}, after {after}"
+        );
+    }
 }

@@ -798,6 +798,11 @@ alerts:
         after.contains(&incident) && after.contains("n2.A"),
         "incident {incident} unknown to the restarted daemon:\n{after}"
     );
+    // Its pages are in it, the upalert too (delivered after the incident had closed).
+    assert!(
+        after.contains("upalert"),
+        "the recovery page is missing from the incident:\n{after}"
+    );
     drop(hooks);
     let leftovers = cluster.teardown();
     assert!(leftovers.is_empty(), "teardown: {leftovers:?}");

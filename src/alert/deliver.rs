@@ -188,7 +188,8 @@ impl Dispatcher {
                 let rep = rep.clone();
                 let client = client.clone();
                 tokio::spawn(async move {
-                    let record = deliver(&client, &job, limits).await;
+                    let mut record = deliver(&client, &job, limits).await;
+                    record.delivered_at = Some(chrono::Utc::now());
                     let _ = rep.try_send(record);
                     drop(permit);
                 });
@@ -203,15 +204,10 @@ impl Dispatcher {
             let job = match e {
                 mpsc::error::TrySendError::Full(j) | mpsc::error::TrySendError::Closed(j) => j,
             };
-            let _ = self.reports.try_send(AlertRecord {
-                rule: job.event.rule.clone(),
-                alert_type: job.event.alert_type.clone(),
-                channel: channel_token(&job.action).to_string(),
-                subject: job.event.subject.clone(),
-                ok: false,
-                attempts: 0,
-                detail: "dropped: alert queue full".to_string(),
-            });
+            let mut rec = record_of(&job);
+            rec.detail = "dropped: alert queue full".to_string();
+            rec.delivered_at = Some(chrono::Utc::now());
+            let _ = self.reports.try_send(rec);
         }
     }
 }
@@ -221,16 +217,20 @@ type HttpClient = hyper_util::client::legacy::Client<
     Full<Bytes>,
 >;
 
-async fn deliver(client: &HttpClient, job: &Job, limits: DeliveryLimits) -> AlertRecord {
-    let mut rec = AlertRecord {
+/// The report of `job` before any attempt: failed, no detail.
+fn record_of(job: &Job) -> AlertRecord {
+    AlertRecord {
         rule: job.event.rule.clone(),
         alert_type: job.event.alert_type.clone(),
         channel: channel_token(&job.action).to_string(),
         subject: job.event.subject.clone(),
-        ok: false,
-        attempts: 0,
-        detail: String::new(),
-    };
+        incident: job.event.incident.clone(),
+        ..AlertRecord::default()
+    }
+}
+
+async fn deliver(client: &HttpClient, job: &Job, limits: DeliveryLimits) -> AlertRecord {
+    let mut rec = record_of(job);
     match &job.action {
         AlertAction::Exec { command, timeout } => {
             rec.attempts = 1;

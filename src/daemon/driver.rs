@@ -103,6 +103,7 @@ struct Driver {
     hook_runs: VecDeque<HookRun>,
     reloads: ReloadStatus,
     status_path: PathBuf,
+    status_writer: status::StatusWriter,
     /// Metrics, API, journal and alerts (None if they could not start).
     ops: Option<Operators>,
 }
@@ -691,9 +692,7 @@ impl Driver {
                 last: self.reloads.last.clone(),
             },
         };
-        if let Err(e) = status::write_atomic(&self.status_path, &file) {
-            tracing::debug!(path = %self.status_path.display(), error = %e, "status file not written");
-        }
+        self.status_writer.submit(file);
     }
 
     fn reload(&mut self) {
@@ -853,6 +852,8 @@ pub async fn run(config_path: &FsPath, node: Option<&str>) -> Result<(), DaemonE
         rejected: BTreeMap::new(),
         hook_runs: VecDeque::new(),
         reloads: ReloadStatus::default(),
+        status_writer: status::StatusWriter::spawn(status_path.clone())
+            .map_err(|e| DaemonError::Io(format!("status writer thread: {e}")))?,
         status_path,
         ops: None,
     };

@@ -233,3 +233,33 @@ pub fn write_atomic(path: &std::path::Path, value: &StatusFile) -> std::io::Resu
     std::fs::write(&tmp, text)?;
     std::fs::rename(&tmp, path)
 }
+
+/// Writes the status file on a thread of its own. The file system can stall for a long time
+/// (writeback of gigabytes of dirty pages, a slow disk), and the driver's loop is the one that
+/// sends the heartbeats: a stalled write there would make the peers see this node die.
+/// At most one file waits while a write is under way; a newer one arriving meanwhile is
+/// skipped (the next second brings a fresh one).
+pub struct StatusWriter {
+    tx: std::sync::mpsc::SyncSender<StatusFile>,
+}
+
+impl StatusWriter {
+    pub fn spawn(path: std::path::PathBuf) -> std::io::Result<StatusWriter> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<StatusFile>(1);
+        std::thread::Builder::new()
+            .name("hadiag-status".into())
+            .spawn(move || {
+                for file in rx {
+                    if let Err(e) = write_atomic(&path, &file) {
+                        tracing::debug!(path = %path.display(), error = %e, "status file not written");
+                    }
+                }
+            })?;
+        Ok(StatusWriter { tx })
+    }
+
+    /// Queues `file` unless a write is still pending; never blocks.
+    pub fn submit(&self, file: StatusFile) {
+        let _ = self.tx.try_send(file);
+    }
+}

@@ -387,6 +387,13 @@ impl Observer {
                     text: "left isolation; services may run again".to_string(),
                 });
             }
+            // A verdict change raises an alert with the verdict's own headline: the journal
+            // already has it as the verdict line.
+            Event::Alert(a)
+                if self
+                    .last_diagnosis
+                    .as_ref()
+                    .is_some_and(|d| d.summary == a.text) => {}
             Event::Alert(a) => {
                 self.record_now(EntryKind::Note {
                     text: format!("{}: {}", format!("{:?}", a.severity).to_lowercase(), a.text),
@@ -436,7 +443,8 @@ impl Observer {
         };
         for r in reports {
             self.record_now(EntryKind::Alert {
-                incident: incident.clone(),
+                // The page's own incident: an upalert is delivered after its incident closed.
+                incident: r.incident.clone().or_else(|| incident.clone()),
                 alert: r,
             });
         }

@@ -357,11 +357,14 @@ impl IncidentBook {
                 }
             }
             EntryKind::Alert { incident, alert } => {
-                let target = incident.clone().or_else(|| self.open.clone());
+                let target = incident
+                    .clone()
+                    .or_else(|| alert.incident.clone())
+                    .or_else(|| self.open.clone());
                 if let Some(inc) = target.and_then(|id| self.incidents.get_mut(&id)) {
                     if inc.alerts.len() < MAX_ACTIONS {
                         inc.alerts.push(TimedAlert {
-                            at: e.ts,
+                            at: alert.delivered_at.unwrap_or(e.ts),
                             alert: alert.clone(),
                         });
                     }

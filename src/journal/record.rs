@@ -665,6 +665,12 @@ pub struct AlertRecord {
     pub attempts: u32,
     #[serde(default)]
     pub detail: String,
+    /// The incident the page was about (an upalert comes after its incident closed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident: Option<String>,
+    /// When the delivery finished (the journal line is written at the next tick).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_ts_ms")]
+    pub delivered_at: Option<DateTime<Utc>>,
 }
 
 /// One line of the journal.
