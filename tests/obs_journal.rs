@@ -364,3 +364,40 @@ fn superseded_incidents_pass_on_their_timeline_and_a_restart_ends_what_a_crash_l
     assert!(r.close_reason.contains("restarted"), "{}", r.close_reason);
     assert!(book.current().is_none());
 }
+
+/// An alert line names its incident once (the entry's own `incident`) and reads back whole,
+/// delivery time included.
+#[test]
+fn alert_lines_read_back() {
+    use hadiag::journal::record::AlertRecord;
+    let at = Utc.with_ymd_and_hms(2026, 11, 26, 3, 0, 1).unwrap();
+    let e = Entry::new(
+        at,
+        "n1",
+        EntryKind::Alert {
+            incident: Some("n1-3".into()),
+            alert: AlertRecord {
+                rule: "nic".into(),
+                alert_type: "upalert".into(),
+                channel: "webhook".into(),
+                subject: "attachment n2.A".into(),
+                ok: true,
+                attempts: 1,
+                detail: "HTTP 200".into(),
+                incident: Some("n1-3".into()),
+                delivered_at: Some(at),
+            },
+        },
+    );
+    let line = serde_json::to_string(&e).unwrap();
+    assert_eq!(line.matches("\"incident\"").count(), 1, "{line}");
+    let back: Entry = serde_json::from_str(&line).unwrap_or_else(|err| panic!("{err}: {line}"));
+    match back.event {
+        EntryKind::Alert { incident, alert } => {
+            assert_eq!(incident.as_deref(), Some("n1-3"));
+            assert_eq!(alert.delivered_at, Some(at));
+            assert_eq!(alert.alert_type, "upalert");
+        }
+        other => panic!("read back as {other:?}"),
+    }
+}

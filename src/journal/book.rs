@@ -357,10 +357,7 @@ impl IncidentBook {
                 }
             }
             EntryKind::Alert { incident, alert } => {
-                let target = incident
-                    .clone()
-                    .or_else(|| alert.incident.clone())
-                    .or_else(|| self.open.clone());
+                let target = incident.clone().or_else(|| self.open.clone());
                 if let Some(inc) = target.and_then(|id| self.incidents.get_mut(&id)) {
                     if inc.alerts.len() < MAX_ACTIONS {
                         inc.alerts.push(TimedAlert {

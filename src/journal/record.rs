@@ -665,8 +665,10 @@ pub struct AlertRecord {
     pub attempts: u32,
     #[serde(default)]
     pub detail: String,
-    /// The incident the page was about (an upalert comes after its incident closed).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The incident the page was about (an upalert comes after its incident closed). In
+    /// memory only: the journal line carries it as the entry's own `incident` (a field of the
+    /// same name in this flattened record would collide with it).
+    #[serde(skip)]
     pub incident: Option<String>,
     /// When the delivery finished (the journal line is written at the next tick).
     #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_ts_ms")]
