@@ -62,6 +62,38 @@ fn after_needs_consecutive_confirmations() {
     assert!(e.evaluate(s(1000)).is_empty());
 }
 
+/// Verdict changes page `after: 1` problems at once, but confirm nothing twice: a problem
+/// seen at three verdict changes within a second still waits for the periodic evaluations.
+#[test]
+fn verdict_changes_count_a_first_sighting_only() {
+    let t = two_node();
+    let mut e = AlertEngine::new(&t, vec![rule("slow", 2, None, false)]);
+    e.set_diagnosis(&attachment_n2a(1000), None);
+    let ms = Instant::from_millis;
+    assert!(e.evaluate_on_change(ms(1000)).is_empty());
+    assert!(e.evaluate_on_change(ms(1010)).is_empty());
+    assert!(e.evaluate_on_change(ms(1020)).is_empty());
+    let n = e.evaluate(ms(2000));
+    assert_eq!(n.len(), 1, "{n:?}");
+    assert_eq!(n[0].confirmations, 2);
+    assert_eq!(n[0].first_seen, ms(1000));
+    let mut fast = AlertEngine::new(&t, vec![rule("fast", 1, None, true)]);
+    fast.set_diagnosis(&attachment_n2a(1000), None);
+    assert_eq!(
+        fast.evaluate_on_change(ms(1000)).len(),
+        1,
+        "after: 1 pages at once"
+    );
+    fast.set_diagnosis(&healthy(1100), None);
+    let up = fast.evaluate_on_change(ms(1100));
+    assert_eq!(up.len(), 1, "{up:?}");
+    assert_eq!(
+        up[0].trigger,
+        Trigger::Recovered,
+        "recoveries go out at once"
+    );
+}
+
 #[test]
 fn every_repeats_and_summary_change_repeats_at_once() {
     let t = two_node();

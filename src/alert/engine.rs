@@ -3,7 +3,9 @@
 //!
 //! - A rule selects verdict kinds and subjects ([`crate::config::AlertSelect`]).
 //! - `after N`: a problem alerts only once it has been confirmed by N consecutive
-//!   evaluations (the driver evaluates about once a second and on every verdict change).
+//!   evaluations: its first sighting and then one per periodic evaluation (about once a
+//!   second). The driver also evaluates on every verdict change, which pages `after: 1`
+//!   problems and recoveries at once but confirms nothing twice.
 //! - `every D`: while the problem persists the alert repeats every D; it repeats at once
 //!   when the problem's summary changes.
 //! - `upalert`: when an alerted problem disappears, one recovery notification.
@@ -225,8 +227,20 @@ impl AlertEngine {
             && item.network().is_some_and(|s| nets.contains(&s))
     }
 
-    /// One evaluation (one confirmation of every current problem) at `now`.
+    /// One periodic evaluation (one confirmation of every current problem) at `now`.
     pub fn evaluate(&mut self, now: Instant) -> Vec<Notification> {
+        self.run(now, true)
+    }
+
+    /// An evaluation right after a verdict change: a new problem counts its first sighting,
+    /// but nothing already seen gains a confirmation — `after N` means N periodic evaluations
+    /// (about N seconds), not N verdict flips a few ms apart. Recoveries, repeats on a changed
+    /// summary and `after: 1` pages go out at once.
+    pub fn evaluate_on_change(&mut self, now: Instant) -> Vec<Notification> {
+        self.run(now, false)
+    }
+
+    fn run(&mut self, now: Instant, periodic: bool) -> Vec<Notification> {
         let suppress = self.suppressing_networks();
         let mut out = Vec::new();
         let mut present: BTreeSet<Key> = BTreeSet::new();
@@ -256,7 +270,9 @@ impl AlertEngine {
                 if suppressed {
                     continue;
                 }
-                st.consecutive = st.consecutive.saturating_add(1);
+                if periodic || st.consecutive == 0 {
+                    st.consecutive = st.consecutive.saturating_add(1);
+                }
                 let trigger = if !st.alerted {
                     (st.consecutive >= rule.after.max(1)).then_some(Trigger::First)
                 } else if st.last_summary != item.summary {

@@ -94,8 +94,8 @@ impl AlertPipeline {
         self.engine.set_incident(incident);
     }
 
-    /// One evaluation: decides notifications and queues their delivery; returns the delivery
-    /// reports that arrived since the last tick.
+    /// The periodic evaluation (about once a second): decides notifications and queues their
+    /// delivery; returns the delivery reports that arrived since the last call.
     pub fn tick(
         &mut self,
         now: Instant,
@@ -103,7 +103,30 @@ impl AlertPipeline {
         node: &str,
         cluster: &str,
     ) -> Vec<AlertRecord> {
-        for n in self.engine.evaluate(now) {
+        let notes = self.engine.evaluate(now);
+        self.dispatch(notes, wall_now, node, cluster)
+    }
+
+    /// The evaluation right after a verdict change ([`AlertEngine::evaluate_on_change`]).
+    pub fn verdict_changed(
+        &mut self,
+        now: Instant,
+        wall_now: DateTime<Utc>,
+        node: &str,
+        cluster: &str,
+    ) -> Vec<AlertRecord> {
+        let notes = self.engine.evaluate_on_change(now);
+        self.dispatch(notes, wall_now, node, cluster)
+    }
+
+    fn dispatch(
+        &mut self,
+        notes: Vec<Notification>,
+        wall_now: DateTime<Utc>,
+        node: &str,
+        cluster: &str,
+    ) -> Vec<AlertRecord> {
+        for n in notes {
             let Some(rule) = self.engine.rules().get(n.rule) else {
                 continue;
             };

@@ -159,7 +159,7 @@ impl Operators {
     /// the incident a verdict opens is the next event, and the page must name it.
     pub fn settle(&mut self, now: Instant) {
         if std::mem::take(&mut self.verdict_changed) {
-            self.obs.tick(now);
+            self.obs.verdict_changed(now);
         }
     }
 

@@ -435,10 +435,21 @@ impl Observer {
     /// Periodic tick (about once a second): alert confirmations, repeats and delivery
     /// reports (journaled).
     pub fn tick(&mut self, now: Instant) {
+        self.alerts_at(now, true);
+    }
+
+    /// Right after a verdict change: pages what needs no further confirmation.
+    pub fn verdict_changed(&mut self, now: Instant) {
+        self.alerts_at(now, false);
+    }
+
+    fn alerts_at(&mut self, now: Instant, periodic: bool) {
         let wall = self.wall(now);
         let incident = self.open_incident.clone();
+        let (node, cluster) = (&self.node_name, &self.topo.cluster);
         let reports = match self.alerts.as_mut() {
-            Some(a) => a.tick(now, wall, &self.node_name, &self.topo.cluster),
+            Some(a) if periodic => a.tick(now, wall, node, cluster),
+            Some(a) => a.verdict_changed(now, wall, node, cluster),
             None => return,
         };
         for r in reports {
