@@ -24,18 +24,8 @@ pub enum Component {
 impl Component {
     /// Operator-facing name, e.g. `node n2`, `attachment n2.A`, `hub A`.
     pub fn describe(&self, t: &Topology) -> String {
-        let n = |id: NodeId| {
-            t.nodes
-                .get(id.index())
-                .map_or("?", |n| n.name.as_str())
-                .to_string()
-        };
-        let s = |id: NetworkId| {
-            t.networks
-                .get(id.index())
-                .map_or("?", |n| n.name.as_str())
-                .to_string()
-        };
+        let n = |id: NodeId| t.node_name(id);
+        let s = |id: NetworkId| t.network_name(id);
         match *self {
             Component::Node(a) => format!("node {}", n(a)),
             Component::Attachment(a, net) => format!("attachment {}.{}", n(a), s(net)),

@@ -652,10 +652,7 @@ impl Node {
     // ----- internals -------------------------------------------------------------------
 
     fn name(&self, n: NodeId) -> String {
-        self.topology
-            .nodes
-            .get(n.index())
-            .map_or_else(|| format!("node#{}", n.0), |s| s.name.clone())
+        self.topology.node_name(n).to_string()
     }
 
     fn heal_hold(&self) -> Duration {

@@ -162,6 +162,18 @@ pub struct Topology {
 }
 
 impl Topology {
+    /// The name of node `id`; `?` for an id outside this topology (operator-facing text only).
+    pub fn node_name(&self, id: NodeId) -> &str {
+        self.nodes.get(id.index()).map_or("?", |n| n.name.as_str())
+    }
+
+    /// The name of network `id`; `?` for an id outside this topology.
+    pub fn network_name(&self, id: NetworkId) -> &str {
+        self.networks
+            .get(id.index())
+            .map_or("?", |n| n.name.as_str())
+    }
+
     /// Every node on every network — devices `eth0`, `eth1`, … in network order, UDP port
     /// 7400, no references, serial lines or disks, default timers and thresholds: the plain
     /// shape that tests, benchmarks and the fuzzer start from. Names are taken as given (the

@@ -198,10 +198,7 @@ fn resolve(cfg: &Config, p: &str) -> PathBuf {
 
 impl Driver {
     fn name_of(&self, n: NodeId) -> String {
-        self.topo
-            .nodes
-            .get(n.index())
-            .map_or_else(|| format!("#{}", n.0), |s| s.name.clone())
+        self.topo.node_name(n).to_string()
     }
 
     /// The same id the journal, the API and `explain` show, so an operator can follow one

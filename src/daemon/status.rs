@@ -215,14 +215,7 @@ pub fn received_on(
     counts
         .iter()
         .filter(|((p, _), _)| *p == path)
-        .map(|((_, n), c)| {
-            (
-                t.nodes
-                    .get(n.index())
-                    .map_or("?".to_string(), |s| s.name.clone()),
-                *c,
-            )
-        })
+        .map(|((_, n), c)| (t.node_name(*n).to_string(), *c))
         .collect()
 }
 

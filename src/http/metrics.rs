@@ -157,7 +157,7 @@ impl Metrics {
             "This node's identity; always 1.",
             &["node", "cluster"],
         )?;
-        let my_name = topo.nodes.get(me.index()).map_or("?", |n| n.name.as_str());
+        let my_name = topo.node_name(me);
         node_info
             .with_label_values(&[my_name, topo.cluster.as_str()])
             .set(1);
@@ -318,19 +318,11 @@ impl Metrics {
     }
 
     fn net_name(&self, n: NetworkId) -> &str {
-        self.inner
-            .topo
-            .networks
-            .get(n.index())
-            .map_or("?", |s| s.name.as_str())
+        self.inner.topo.network_name(n)
     }
 
     fn node_name(&self, n: NodeId) -> &str {
-        self.inner
-            .topo
-            .nodes
-            .get(n.index())
-            .map_or("?", |s| s.name.as_str())
+        self.inner.topo.node_name(n)
     }
 
     fn device(&self, n: NetworkId) -> &str {

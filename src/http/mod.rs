@@ -132,10 +132,7 @@ impl Observer {
             alerts: None,
             topo: topo.clone(),
             me,
-            node_name: topo
-                .nodes
-                .get(me.index())
-                .map_or_else(|| "?".to_string(), |n| n.name.clone()),
+            node_name: topo.node_name(me).to_string(),
             wall,
             last_views: BTreeMap::new(),
             last_diagnosis: None,
@@ -218,11 +215,7 @@ impl Observer {
             };
             self.last_views.insert(of, rec.clone());
             if !changes.is_empty() {
-                let name = self
-                    .topo
-                    .nodes
-                    .get(of.index())
-                    .map_or_else(|| "?".to_string(), |n| n.name.clone());
+                let name = self.topo.node_name(of).to_string();
                 self.record_now(EntryKind::ViewChanged {
                     of: name,
                     view: rec,
@@ -403,10 +396,7 @@ impl Observer {
     }
 
     fn node(&self, n: NodeId) -> String {
-        self.topo
-            .nodes
-            .get(n.index())
-            .map_or_else(|| format!("#{}", n.0), |s| s.name.clone())
+        self.topo.node_name(n).to_string()
     }
 
     pub fn incident_agreed(&self, incident: &str, peer: &str) {

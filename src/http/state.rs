@@ -308,12 +308,7 @@ impl ApiState {
     pub fn views(&self) -> BTreeMap<String, ViewRecord> {
         let i = self.read();
         let mut out = BTreeMap::new();
-        let name = |n: NodeId| {
-            i.topo
-                .nodes
-                .get(n.index())
-                .map_or_else(|| format!("#{}", n.0), |s| s.name.clone())
-        };
+        let name = |n: NodeId| i.topo.node_name(n).to_string();
         out.insert(name(i.me), ViewRecord::from_view(&i.topo, &i.own));
         for (p, (v, _)) in &i.peers {
             out.insert(name(*p), ViewRecord::from_view(&i.topo, v));
@@ -325,11 +320,7 @@ impl ApiState {
     pub fn snapshot(&self) -> StatusSnapshot {
         let i = self.read();
         let t = &i.topo;
-        let name = |n: NodeId| {
-            t.nodes
-                .get(n.index())
-                .map_or_else(|| format!("#{}", n.0), |s| s.name.clone())
-        };
+        let name = |n: NodeId| t.node_name(n).to_string();
         let view_of = |n: NodeId| -> Option<&View> {
             if n == i.me {
                 Some(&i.own)

@@ -86,11 +86,7 @@ impl WallMap {
 
 /// Readable incident id: `<opener node name>-<number>`, e.g. `n1-7`.
 pub fn incident_ref(t: &Topology, id: IncidentId) -> String {
-    let opener = t
-        .nodes
-        .get(id.opener.index())
-        .map_or("?", |n| n.name.as_str());
-    format!("{opener}-{}", id.number)
+    format!("{}-{}", t.node_name(id.opener), id.number)
 }
 
 /// Splits an incident reference `n1-7` into opener name and number; `None` when malformed.
@@ -300,11 +296,7 @@ impl DiagnosisRecord {
     pub fn from_diagnosis(t: &Topology, d: &Diagnosis, wall: &WallMap) -> Self {
         use crate::core::classify::{describe_fault, headline};
         use crate::core::evidence::StaleWhat;
-        let name = |n: NodeId| {
-            t.nodes
-                .get(n.index())
-                .map_or_else(|| format!("#{}", n.0), |s| s.name.clone())
-        };
+        let name = |n: NodeId| t.node_name(n).to_string();
         let mut r = DiagnosisRecord::new(t, wall.wall(d.at), d.kind, &d.faults);
         if !d.subjects.is_empty() {
             r.subjects = d.subjects.iter().map(|c| c.describe(t)).collect();
@@ -373,8 +365,11 @@ impl DiagnosisRecord {
             let what = match &s.what {
                 StaleWhat::View => format!("view of {}", name(s.source)),
                 StaleWhat::Reference(net) => {
-                    let n = t.networks.get(net.index()).map_or("?", |x| x.name.as_str());
-                    format!("reference probes of {} on {n}", name(s.source))
+                    format!(
+                        "reference probes of {} on {}",
+                        name(s.source),
+                        t.network_name(*net)
+                    )
                 }
                 StaleWhat::Disk => format!("disk probe of {}", name(s.source)),
             };
@@ -467,19 +462,12 @@ pub fn disk_token(d: DiskHealth) -> &'static str {
 
 impl ViewRecord {
     pub fn from_view(t: &Topology, v: &View) -> Self {
-        let node = |id: NodeId| {
-            t.nodes
-                .get(id.index())
-                .map_or_else(|| format!("#{}", id.0), |n| n.name.clone())
-        };
+        let node = |id: NodeId| t.node_name(id).to_string();
         let nets = v
             .nets
             .iter()
             .map(|(s, nv)| {
-                let name = t
-                    .networks
-                    .get(s.index())
-                    .map_or_else(|| format!("#{}", s.0), |n| n.name.clone());
+                let name = t.network_name(*s).to_string();
                 let rec = NetViewRecord {
                     carrier: reach_token(nv.carrier).to_string(),
                     reference: reach_token(nv.reference).to_string(),

@@ -120,18 +120,8 @@ impl SimFault {
 
     /// Operator-facing description, e.g. `attachment n2.A tx-only`.
     pub fn describe(&self, t: &Topology) -> String {
-        let n = |id: NodeId| {
-            t.nodes
-                .get(id.index())
-                .map_or("?", |n| n.name.as_str())
-                .to_string()
-        };
-        let s = |id: NetworkId| {
-            t.networks
-                .get(id.index())
-                .map_or("?", |n| n.name.as_str())
-                .to_string()
-        };
+        let n = |id: NodeId| t.node_name(id);
+        let s = |id: NetworkId| t.network_name(id);
         match self {
             SimFault::Crash { node } => format!("crash {}", n(*node)),
             SimFault::Freeze { node } => format!("freeze {}", n(*node)),

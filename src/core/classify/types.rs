@@ -305,15 +305,11 @@ impl Diagnosis {
 }
 
 pub(crate) fn node_name(t: &Topology, n: NodeId) -> String {
-    t.nodes
-        .get(n.index())
-        .map_or_else(|| format!("node#{}", n.0), |s| s.name.clone())
+    t.node_name(n).to_string()
 }
 
 pub(crate) fn net_name(t: &Topology, n: NetworkId) -> String {
-    t.networks
-        .get(n.index())
-        .map_or_else(|| format!("net#{}", n.0), |s| s.name.clone())
+    t.network_name(n).to_string()
 }
 
 /// One-line verdict, e.g. `node n2 failed (crashed or frozen)`.
