@@ -327,10 +327,11 @@ async fn receiver(
     (addr, got, h)
 }
 
-/// Ticks `p` (with an advancing clock) until `want` reports arrived or 15 s passed.
+/// Ticks `p` (with an advancing clock) until `want` reports arrived, or gives up after a
+/// generous 60 s (a loaded CI machine must not fail this; callers print what did arrive).
 async fn collect(p: &mut AlertPipeline, clock: &mut u64, want: usize) -> Vec<AlertRecord> {
     let mut out = Vec::new();
-    for _ in 0..300 {
+    for _ in 0..1200 {
         *clock += 50;
         out.extend(p.tick(Instant::from_millis(*clock), Utc::now(), "n1", "demo"));
         if out.len() >= want {
@@ -499,6 +500,34 @@ async fn failing_deliveries_are_bounded_and_reported() {
         timeout: Duration::from_secs(2),
         retries: 0,
     };
+    // A hook that cannot finish before the test opens its FIFO: if tick() waited for
+    // deliveries it would never return, so tick() returning while this hook is still blocked
+    // is the proof (by order, not by a stopwatch). A fallback opener frees it after 60 s so a
+    // regression fails the test instead of hanging it.
+    let dir = tempfile::tempdir().unwrap();
+    let gate = dir.path().join("gate");
+    let c_path = std::ffi::CString::new(gate.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo on a NUL-terminated path in our own temp dir.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0, "mkfifo");
+    let released = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let fallback = {
+        let (gate, released) = (gate.clone(), released.clone());
+        std::thread::spawn(move || {
+            for _ in 0..600 {
+                if released.load(std::sync::atomic::Ordering::SeqCst) {
+                    return false;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = std::fs::write(&gate, b"fallback\n");
+            true
+        })
+    };
+    let mut gated = rule("gated-exec", 1, None, false);
+    gated.action = AlertAction::Exec {
+        command: vec!["cat".into(), gate.display().to_string()],
+        timeout: Duration::from_secs(120),
+    };
     let limits = DeliveryLimits {
         backoff_base: Duration::from_millis(20),
         backoff_max: Duration::from_millis(50),
@@ -506,24 +535,29 @@ async fn failing_deliveries_are_bounded_and_reported() {
     };
     let mut p = AlertPipeline::new(
         &t,
-        vec![hung, dead, https],
+        vec![hung, dead, https, gated],
         limits,
         None,
         WallMap::new(Instant::ZERO, Utc::now()),
     );
     p.set_diagnosis(&node_failed(1000), None);
-    let started = std::time::Instant::now();
-    // tick() itself never blocks on deliveries.
+    // tick() itself never blocks on deliveries: it returns while the gated hook is blocked.
     let first = p.tick(Instant::from_millis(0), Utc::now(), "n1", "demo");
+    assert!(first.is_empty(), "{first:?}");
+    released.store(true, std::sync::atomic::Ordering::SeqCst);
     assert!(
-        started.elapsed() < Duration::from_millis(200),
-        "tick blocked for {:?}",
-        started.elapsed()
+        !fallback.join().unwrap(),
+        "tick() returned only after the fallback released the gated hook: it waited for a delivery"
     );
-    assert!(first.is_empty());
+    // Now release the gated hook: it completes like any other delivery.
+    let opener = {
+        let gate = gate.clone();
+        std::thread::spawn(move || std::fs::write(&gate, b"go\n"))
+    };
     let mut clock = 0;
-    let reports = collect(&mut p, &mut clock, 3).await;
-    assert_eq!(reports.len(), 3, "{reports:?}");
+    let reports = collect(&mut p, &mut clock, 4).await;
+    opener.join().unwrap().expect("open the gate");
+    assert_eq!(reports.len(), 4, "{reports:?}");
     let by = |n: &str| reports.iter().find(|r| r.rule == n).unwrap();
     assert!(
         !by("hung-exec").ok && by("hung-exec").detail.contains("timed out"),
@@ -540,5 +574,5 @@ async fn failing_deliveries_are_bounded_and_reported() {
         "{:?}",
         by("https")
     );
-    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(by("gated-exec").ok, "{:?}", by("gated-exec"));
 }
