@@ -481,14 +481,34 @@ fn faults_do_what_they_say_and_heal() {
         .get("serial:n1-n2")
         .expect("socat")
         .clone();
+    // SIGSTOP/SIGCONT take effect when the kernel next schedules the process: on a loaded
+    // machine /proc shows the new state a moment later, so wait for it (generously).
+    let stat_until = |stopped: bool| {
+        let path = format!("/proc/{}/stat", socat.pid);
+        let mut stat = String::new();
+        for _ in 0..600 {
+            stat = std::fs::read_to_string(&path).expect("stat");
+            if stat.contains(") T ") == stopped {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        stat
+    };
     c.inject(&words("serial-cut n1 n2")).expect("inject");
-    let stat = std::fs::read_to_string(format!("/proc/{}/stat", socat.pid)).expect("stat");
-    assert!(stat.contains(") T "), "socat not stopped: {stat}");
+    let stat = stat_until(true);
+    assert!(
+        stat.contains(") T "),
+        "socat not stopped within 30 s: {stat}"
+    );
     assert_eq!(c.state().faults.len(), 1);
     let healed = c.heal_all().expect("heal all");
     assert_eq!(healed.len(), 1);
-    let stat = std::fs::read_to_string(format!("/proc/{}/stat", socat.pid)).expect("stat");
-    assert!(!stat.contains(") T "), "socat still stopped: {stat}");
+    let stat = stat_until(false);
+    assert!(
+        !stat.contains(") T "),
+        "socat still stopped after 30 s: {stat}"
+    );
     // No daemons in this test: node faults say so instead of pretending.
     let e = c.inject(&words("node-kill n1")).unwrap_err().to_string();
     assert!(e.contains("daemon:n1"), "{e}");
