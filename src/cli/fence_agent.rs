@@ -81,17 +81,10 @@ pub fn run(args: Vec<String>) -> ExitCode {
         },
         // Unfencing is never gated; a gate has no outlets to list.
         Action::On | Action::List => ExitCode::SUCCESS,
-        Action::Monitor | Action::Status => {
-            // The gate works (fails safe) without the daemon; a missing daemon is worth a
-            // warning in the fencer's log, not a failed device.
-            match endpoint(&req).and_then(|ep| api_json::<DaemonView>(&ep, "/api/v1/status")) {
-                Ok(v) => eprintln!("fence_hadiag: hadiag on {} answers", v.node),
-                Err(e) => eprintln!(
-                    "fence_hadiag: warning: no answer from hadiag ({e:#}); fencing requests will pass (fail safe)"
-                ),
-            }
-            ExitCode::SUCCESS
-        }
+        // The gate works (fails safe) without the daemon, so the device is healthy whenever
+        // the agent runs. No API call here: the fencer runs monitors on a timeout, often
+        // under load, and a slow answer must not fail the device.
+        Action::Monitor | Action::Status => ExitCode::SUCCESS,
         Action::Off | Action::Reboot => gate(&req),
     }
 }
@@ -107,9 +100,9 @@ fn endpoint(req: &Request) -> anyhow::Result<Endpoint> {
 
 fn log(req: &Request, target: &str, decision: &str, reason: &str) {
     let line = format!(
-        "{} fence_hadiag action={:?} target={target} decision={decision}: {reason}",
+        "{} fence_hadiag action={} target={target} decision={decision}: {reason}",
         chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        req.action
+        req.action.token()
     );
     eprintln!("{line}");
     if let Some(path) = &req.log_file {

@@ -58,6 +58,19 @@ pub enum Action {
 }
 
 impl Action {
+    pub fn token(self) -> &'static str {
+        match self {
+            Action::Off => "off",
+            Action::On => "on",
+            Action::Reboot => "reboot",
+            Action::Monitor => "monitor",
+            Action::Status => "status",
+            Action::List => "list",
+            Action::Metadata => "metadata",
+            Action::ValidateAll => "validate-all",
+        }
+    }
+
     pub fn parse(s: &str) -> Option<Action> {
         Some(match s.trim() {
             "off" | "disable" => Action::Off,
@@ -299,7 +312,7 @@ pub fn metadata() -> String {
 It is not a fence device by itself and never powers anything off: put it first on a level, before the real device (devices=\"hadiag,ipmi\"). \
 If hadiag says this node is the cut-off one, the agent holds for 'hold' seconds and then fails, so the real device on that level does not run and the healthy peer wins the fence race. \
 If hadiag says the target is cut off or failed, it succeeds at once. Without an answer from hadiag, or without a verdict about either node within 'settle' seconds, it succeeds and logs that the ordinary delay logic decides.</longdesc>\n");
-    x.push_str("<vendor-url>https://github.com/hadiag/hadiag</vendor-url>\n<parameters>\n");
+    x.push_str("<vendor-url></vendor-url>\n<parameters>\n");
     x.push_str(&param(
         "action",
         true,

@@ -427,6 +427,48 @@ mod tests {
     }
 
     #[test]
+    fn colours_follow_the_faults_and_ambiguity_only_warns() {
+        use crate::core::diagnosis::{Fault, FaultMode, VerdictKind};
+        use crate::core::time::Instant;
+        use crate::core::topology::{NetworkId, NodeId};
+        let topo = Topology::mesh("c", &["n1", "n2"], &["A", "B"]);
+        let mut d = Diagnosis::healthy(NodeId(0), Instant::ZERO, Vec::new(), &topo);
+        assert!(node_health(&topo, &d).is_empty(), "healthy sets nothing");
+        d.kind = VerdictKind::AttachmentFailed;
+        d.subjects = vec![Component::Attachment(NodeId(1), NetworkId(0))];
+        d.faults = vec![Fault {
+            component: Component::Attachment(NodeId(1), NetworkId(0)),
+            mode: FaultMode::Down,
+        }];
+        d.degradations = vec![Fault {
+            component: Component::Disk(NodeId(0)),
+            mode: FaultMode::Slow,
+        }];
+        let h = node_health(&topo, &d);
+        assert_eq!(h["n2"].health, Health::Red);
+        assert_eq!(h["n2"].verdict, "attachment_failed");
+        assert_eq!(h["n1"].health, Health::Yellow, "slow disk: a degradation");
+        d.ambiguous = true;
+        assert_eq!(node_health(&topo, &d)["n2"].health, Health::Yellow);
+        d.ambiguous = false;
+        d.kind = VerdictKind::HubFailed;
+        d.subjects = vec![Component::Hub(NetworkId(0))];
+        d.faults = vec![Fault {
+            component: Component::Hub(NetworkId(0)),
+            mode: FaultMode::Down,
+        }];
+        d.degradations.clear();
+        assert!(
+            node_health(&topo, &d).is_empty(),
+            "a hub concerns no single node"
+        );
+        d.kind = VerdictKind::CutOff;
+        d.subjects = vec![Component::Node(NodeId(1))];
+        d.faults.clear();
+        assert_eq!(node_health(&topo, &d)["n2"].health, Health::Red);
+    }
+
+    #[test]
     fn first_sync_clears_every_node_not_concerned() {
         let nodes = vec!["n1".to_string(), "n2".to_string()];
         let ops = plan(None, &map(&[("n2", Health::Red, "cut_off")]), &nodes);
@@ -461,6 +503,38 @@ mod tests {
             .iter()
             .all(|o| matches!(o, AttrOp::Delete { node, .. } if node == "n2")));
         assert!(plan(Some(&b), &b, &nodes).is_empty());
+    }
+
+    fn example_with(extra: &str) -> Result<crate::config::Config, crate::config::ConfigErrors> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/two-node.yaml");
+        let text = std::fs::read_to_string(&path).expect("example config");
+        crate::config::load_str(&format!("{text}\n{extra}\n"), &path)
+    }
+
+    #[test]
+    fn config_section_is_optional_and_checked() {
+        assert_eq!(example_with("").expect("example loads").pacemaker, None);
+        let c = example_with("pacemaker: {}").expect("defaults");
+        let p = c.pacemaker.expect("enabled");
+        assert_eq!(p.command, vec![DEFAULT_COMMAND.to_string()]);
+        assert_eq!(p.timeout, DEFAULT_TIMEOUT);
+        assert_eq!(p.initial_sync_after, c.topology.timing.fence_deadline);
+        let c = example_with("pacemaker: { command: [sudo, attrd_updater], timeout: 3s }")
+            .expect("explicit");
+        let p = c.pacemaker.expect("enabled");
+        assert_eq!(
+            p.command,
+            vec!["sudo".to_string(), "attrd_updater".to_string()]
+        );
+        assert_eq!(p.timeout, Duration::from_secs(3));
+        let e = example_with("pacemaker: { timeout: soon }")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("pacemaker.timeout"), "{e}");
+        let e = example_with("pacemaker: { comand: [x] }")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("command"), "{e}");
     }
 
     #[test]

@@ -87,7 +87,7 @@ case "$action" in
 <?xml version="1.0" ?>
 <resource-agent name="fence_lab_power" shortdesc="hadiag lab power switch" >
 <longdesc>Powers a hadiag lab node off by killing every process in its network namespace.</longdesc>
-<vendor-url>https://github.com/hadiag/hadiag</vendor-url>
+<vendor-url></vendor-url>
 <parameters>
 	<parameter name="action" unique="0" required="1">
 		<getopt mixed="-o, --action=[action]" />
