@@ -321,10 +321,22 @@ fn pacemaker_follows_hadiag_health_and_fencing_spares_the_healthy_node() {
             .all(|l| l.contains("decision=refuse")),
         "fence_hadiag on n2 may only refuse to fence n1:\n{gate}"
     );
-    let history = lab
-        .pcmk
-        .exec("n1", &["stonith_admin", "--history", "*", "--verbose"])
-        .map(|o| text(&o))
-        .unwrap_or_default();
+    // Pacemaker itself records n2 as fenced (by n1), and n1 never.
+    let history = |l: &Lab| {
+        l.pcmk
+            .exec("n1", &["stonith_admin", "--history", "*", "--verbose"])
+            .map(|o| text(&o))
+            .unwrap_or_default()
+    };
+    lab.wait("Pacemaker to record n2 as fenced", EVENT, |l| {
+        history(l)
+            .lines()
+            .any(|h| h.contains("of n2 successful") && h.contains("delegate=n1"))
+    });
+    let history = history(&lab);
+    assert!(
+        !history.lines().any(|h| h.contains("of n1 successful")),
+        "n1 must never be fenced; history:\n{history}"
+    );
     println!("power switch:\n{power}fence_hadiag:\n{gate}fencing history (n1):\n{history}");
 }
