@@ -10,6 +10,7 @@
 //! - [`http`]: Prometheus metrics and the JSON API.
 //! - [`journal`]: the append-only incident journal (JSON Lines) that `explain` reads offline.
 //! - [`alert`]: mon-style alert rules and their exec/webhook delivery.
+//! - [`integration`]: Pacemaker node health and the `fence_hadiag` fencing gate.
 //! - [`lab`]: network-namespace clusters for fault drills and end-to-end tests.
 //! - [`cli`]: the subcommands of the `hadiag` binary.
 
@@ -19,6 +20,7 @@ pub mod config;
 pub mod core;
 pub mod daemon;
 pub mod http;
+pub mod integration;
 pub mod journal;
 pub mod lab;
 pub mod probes;

@@ -4,6 +4,7 @@
 
 pub mod check_config;
 pub mod explain;
+pub mod fence_agent;
 pub mod lab;
 pub mod run;
 pub mod status;
@@ -47,6 +48,12 @@ pub enum Command {
         #[arg(long)]
         node: Option<String>,
     },
+    /// Pacemaker fence agent `fence_hadiag` (a fencing gate; see docs/pacemaker.md): reads
+    /// `name=value` lines on stdin, or fence-agent options such as `-o metadata`.
+    FenceAgent {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+        args: Vec<String>,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -57,5 +64,6 @@ pub fn main() -> ExitCode {
         Command::Run { config, node } => run::run(&config, node.as_deref()),
         Command::Lab(args) => lab::run(args),
         Command::CheckConfig { file, node } => check_config::run(&file, node.as_deref()),
+        Command::FenceAgent { args } => fence_agent::run(args),
     }
 }

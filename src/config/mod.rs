@@ -59,6 +59,8 @@ pub struct Config {
     pub alerts: Vec<AlertRule>,
     pub journal: JournalSpec,
     pub policy: Policy,
+    /// Pacemaker node-health integration (`pacemaker:` section), off when absent.
+    pub pacemaker: Option<crate::integration::pacemaker::PacemakerSpec>,
     /// Non-fatal findings (e.g. `references: []`, inline key); printed by check-config and
     /// logged by the daemon at start.
     pub warnings: Vec<ConfigError>,

@@ -266,6 +266,14 @@ pub fn describe(c: &Config, local: Option<NodeId>) -> String {
         },
         if c.policy.resume_on_heal { "yes" } else { "no" }
     );
+    if let Some(p) = &c.pacemaker {
+        let _ = writeln!(
+            o,
+            "  pacemaker node health via {} (timeout {})",
+            command(&p.command),
+            d(p.timeout)
+        );
+    }
     let _ = writeln!(o, "  hooks     isolate: {}", hook(&c.hooks.isolate));
     let _ = writeln!(o, "            takeover: {}", hook(&c.hooks.takeover));
     let _ = writeln!(

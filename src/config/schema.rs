@@ -489,6 +489,7 @@ pub(crate) struct Raw {
     pub alerts: Vec<RawAlert>,
     pub journal: JournalSpec,
     pub policy: Policy,
+    pub pacemaker: Option<crate::integration::pacemaker::PacemakerSpec>,
 }
 
 const TOP: &[&str] = &[
@@ -506,6 +507,7 @@ const TOP: &[&str] = &[
     "alerts",
     "journal",
     "policy",
+    "pacemaker",
 ];
 const AUTH: &[&str] = &["key_id", "key_file", "key"];
 const NETWORK: &[&str] = &["references", "transport", "port"];
@@ -540,6 +542,7 @@ const EXEC: &[&str] = &["command", "timeout"];
 const WEBHOOK: &[&str] = &["url", "format", "timeout", "retries"];
 const JOURNAL: &[&str] = &["max_bytes", "keep_files"];
 const POLICY: &[&str] = &["isolate_on_disk_failure", "resume_on_heal"];
+const PACEMAKER: &[&str] = &["command", "timeout"];
 
 /// Default exec monitor interval and timeout (mon's customary minute-scale checks).
 const MONITOR_INTERVAL: Duration = Duration::from_secs(30);
@@ -674,7 +677,24 @@ impl Ctx<'_> {
                 }
             }
         }
+        if let Some(v) = top.get("pacemaker") {
+            raw.pacemaker = self.pacemaker(v);
+        }
         raw
+    }
+
+    /// `pacemaker:` (present = enabled; `pacemaker: {}` takes every default).
+    fn pacemaker(&mut self, v: &Value) -> Option<crate::integration::pacemaker::PacemakerSpec> {
+        use crate::integration::pacemaker as pm;
+        let mut spec = pm::PacemakerSpec::with_defaults(Duration::ZERO);
+        let o = self.obj(v, "pacemaker", PACEMAKER)?;
+        if let Some(v) = o.get("command") {
+            spec.command = self.command(v, "pacemaker.command")?;
+        }
+        if let Some(v) = o.get("timeout") {
+            spec.timeout = self.positive_duration(v, "pacemaker.timeout")?;
+        }
+        Some(spec)
     }
 
     fn auth(&mut self, v: &Value, out: &mut RawAuth) {

@@ -785,6 +785,7 @@ fn resolve(cx: &mut Ctx, raw: Raw, source: &Path) -> Option<Config> {
             disk,
         })
         .collect();
+    let fence_deadline = raw.timing.fence_deadline;
     Some(Config {
         source: source.to_path_buf(),
         topology: Topology {
@@ -807,6 +808,11 @@ fn resolve(cx: &mut Ctx, raw: Raw, source: &Path) -> Option<Config> {
         alerts,
         journal: raw.journal,
         policy: raw.policy,
+        // The start-up sync waits until every verdict about the start has settled.
+        pacemaker: raw.pacemaker.map(|mut p| {
+            p.initial_sync_after = fence_deadline;
+            p
+        }),
         warnings: Vec::new(),
     })
 }

@@ -106,6 +106,8 @@ struct Driver {
     status_writer: status::StatusWriter,
     /// Metrics, API, journal and alerts (None if they could not start).
     ops: Option<Operators>,
+    /// Pacemaker node-health attributes (`pacemaker:` section), fed every verdict change.
+    pacemaker: Option<crate::integration::pacemaker::PacemakerHealth>,
 }
 
 fn keyring(cfg: &Config) -> Result<Keyring, DaemonError> {
@@ -401,6 +403,9 @@ impl Driver {
                 previous,
                 diagnosis,
             } => {
+                if let Some(p) = self.pacemaker.as_mut() {
+                    p.publish(&diagnosis);
+                }
                 tracing::info!(
                     verdict = diagnosis.kind.token(),
                     subjects = %self.describe_subjects(&diagnosis.subjects),
@@ -853,7 +858,14 @@ pub async fn run(config_path: &FsPath, node: Option<&str>) -> Result<(), DaemonE
             .map_err(|e| DaemonError::Io(format!("status writer thread: {e}")))?,
         status_path,
         ops: None,
+        pacemaker: None,
     };
+    if let Some(spec) = d.cfg.pacemaker.clone() {
+        match crate::integration::pacemaker::PacemakerHealth::start(&d.topo, spec) {
+            Ok(p) => d.pacemaker = Some(p),
+            Err(e) => tracing::error!(error = %e, "pacemaker integration thread did not start"),
+        }
+    }
     d.ops = Operators::start(&d.cfg, &d.topo, me, clock.now()).await;
     if let Some(o) = d.ops.as_mut() {
         o.first_verdict(clock.now(), &d.node);
@@ -902,6 +914,9 @@ pub async fn run(config_path: &FsPath, node: Option<&str>) -> Result<(), DaemonE
                 d.retry_pending();
                 if let Some(ops) = d.ops.as_mut() {
                     ops.tick(clock.now(), &d.node);
+                }
+                if let Some(p) = d.pacemaker.as_mut() {
+                    p.tick(d.started.elapsed(), d.node.diagnosis());
                 }
                 d.write_status();
             }

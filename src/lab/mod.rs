@@ -7,6 +7,7 @@
 //! - [`fault`]: nftables NIC filters and the [`LabFault`] vocabulary.
 //! - [`layout`]: lab descriptions and their resolution (names, addresses, paths).
 //! - [`cluster`]: building a whole lab, starting daemons, injecting and healing faults.
+//! - [`pacemaker`]: Corosync + Pacemaker inside the lab's node namespaces.
 //! - [`state`]: the JSON record that lets `lab down` remove everything, even after a crash.
 //!
 //! Rules this module enforces (DESIGN §7): addresses only from 192.0.2.0/24, 198.51.100.0/24
@@ -27,6 +28,7 @@ pub mod interrupt;
 pub mod layout;
 pub mod netns;
 pub mod observe;
+pub mod pacemaker;
 pub mod serial;
 pub mod state;
 pub mod sys;
