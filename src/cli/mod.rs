@@ -2,6 +2,7 @@
 //!
 //! Exit codes: 0 success, 1 runtime failure, 2 invalid input (config or arguments).
 
+pub mod check;
 pub mod check_config;
 pub mod explain;
 pub mod lab;
