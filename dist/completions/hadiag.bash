@@ -996,7 +996,7 @@ _hadiag() {
             return 0
             ;;
         hadiag__subcmd__resume)
-            opts="-c -h --config --node --socket --help"
+            opts="-c -h --config --node --socket --force --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -329,6 +329,31 @@ pub fn unheard_paths(node: &Node, now: Instant) -> Vec<String> {
             .map(|r| r.view.serial.get(&me).copied().unwrap_or(false));
         check(s.peer, heard, "the serial line".to_string());
     }
+    // And this node must hear them: its own view travels in its heartbeats and the peers
+    // classify with it (a serial line not yet heard after a restart reads as a fault).
+    let own = node.own_view(now);
+    for net in t.network_ids() {
+        if t.node(me).interface(net).is_none() {
+            continue;
+        }
+        for peer in t.members(net).filter(|&p| p != me) {
+            if !own.nets.get(&net).is_some_and(|v| v.heard.contains(&peer)) {
+                missing.push(format!(
+                    "this node does not hear {} on {} yet",
+                    t.node_name(peer),
+                    t.network_name(net)
+                ));
+            }
+        }
+    }
+    for s in &t.node(me).serial {
+        if own.serial.get(&s.peer) != Some(&true) {
+            missing.push(format!(
+                "this node does not hear {} on the serial line yet",
+                t.node_name(s.peer)
+            ));
+        }
+    }
     missing.dedup();
     missing
 }
