@@ -200,7 +200,7 @@ fn maintenance_stop_and_failover_on_real_daemons() {
         },
     )
     .expect("resume");
-    assert!(out.contains("active"), "{out}");
+    assert!(out.contains("maintenance ends"), "{out}");
     wait_for("n1 to see n2 resume", Duration::from_secs(10), || {
         peer_quiesced(&c, "n1", "n2") == Some(false)
     })

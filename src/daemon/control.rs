@@ -459,6 +459,30 @@ fn decide(
                 let m = format!("the peers do not hear this node again yet ({}); resuming now would make them judge its absence as a failure — retry in a few seconds, or use --force", unheard.join("; "));
                 return (reply(node, false, m), After::Continue);
             }
+            if !force {
+                // Hand over to the housekeeping tick: it resumes at its next pass if the peers
+                // still hear this node then (a condition met once, right after a restart, may
+                // not have settled in every peer's evidence yet).
+                let mut m = load(file).unwrap_or(Maintenance {
+                    reason: None,
+                    since: crate::journal::record::fmt_ts(&chrono::Utc::now()),
+                    auto: true,
+                });
+                m.auto = true;
+                if let Err(e) = write_file(file, &m) {
+                    let m = format!("cannot update {}: {e}", file.display());
+                    return (reply(node, false, m), After::Continue);
+                }
+                return (
+                    reply(
+                        node,
+                        true,
+                        "maintenance ends within a second, once the peers still hear this node"
+                            .into(),
+                    ),
+                    After::Continue,
+                );
+            }
             if let Err(e) = std::fs::remove_file(file) {
                 if e.kind() != std::io::ErrorKind::NotFound {
                     let m = format!("cannot remove {}: {e}", file.display());

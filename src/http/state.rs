@@ -503,3 +503,21 @@ impl ApiState {
         }
     }
 }
+
+#[cfg(test)]
+mod liveness_tests {
+    use super::*;
+
+    #[test]
+    fn healthz_liveness_fails_after_two_intervals_without_a_pass() {
+        let l = Liveness::default();
+        assert!(l.check().is_ok(), "not checked before the loop runs");
+        l.beat(Duration::from_secs(3600));
+        assert!(l.check().is_ok());
+        l.beat(Duration::from_millis(1));
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(l.check().is_err(), "a 20 ms stall of a 1 ms loop must fail");
+        l.beat(Duration::from_secs(3600));
+        assert!(l.check().is_ok(), "a pass clears it");
+    }
+}
