@@ -1,6 +1,6 @@
 //! hadiag: a mon-style diagnostic prober and failure classifier for HA clusters.
 //!
-//! The folders show the architecture (DESIGN §1):
+//! The folders show the architecture (docs/architecture.md):
 //! - [`core`]: the sans-IO heart — evidence, classifier, agreement, wire codec. No I/O.
 //! - [`config`]: YAML configuration, parsed and validated into a [`core::topology::Topology`].
 //! - [`sim`]: deterministic whole-cluster simulation in virtual time over the core.
@@ -23,6 +23,7 @@ pub mod http;
 pub mod integration;
 pub mod journal;
 pub mod lab;
+pub mod ops;
 pub mod probes;
 pub mod sim;
 pub mod transport;

@@ -321,17 +321,35 @@ pub fn describe(c: &Config, local: Option<NodeId>) -> String {
                 timeout,
             } => format!("exec {} (timeout {})", command(c), d(*timeout)),
             AlertAction::Webhook {
-                url,
                 format,
                 timeout,
                 retries,
+                options,
+                ..
             } => format!(
-                "webhook {url} ({}, timeout {}, {retries} retries)",
+                "webhook {} ({}, timeout {}, {retries} retries{}{}{})",
+                options.urls.join(" "),
                 match format {
                     WebhookFormat::Json => "json",
                     WebhookFormat::Alertmanager => "alertmanager",
                 },
-                d(*timeout)
+                d(*timeout),
+                options
+                    .resend
+                    .map(|r| format!(", resend every {}", d(r)))
+                    .unwrap_or_default(),
+                options
+                    .ca_file
+                    .as_ref()
+                    .map(|f| format!(", CA {}", f.display()))
+                    .unwrap_or_default(),
+                if options.bearer_token_file.is_some() {
+                    ", bearer token"
+                } else if options.basic_auth.is_some() {
+                    ", basic auth"
+                } else {
+                    ""
+                },
             ),
         };
         let _ = writeln!(
