@@ -25,6 +25,9 @@ _hadiag() {
             hadiag,explain)
                 cmd="hadiag__subcmd__explain"
                 ;;
+            hadiag,fence-agent)
+                cmd="hadiag__subcmd__fence__subcmd__agent"
+                ;;
             hadiag,help)
                 cmd="hadiag__subcmd__help"
                 ;;
@@ -63,6 +66,9 @@ _hadiag() {
                 ;;
             hadiag__subcmd__help,explain)
                 cmd="hadiag__subcmd__help__subcmd__explain"
+                ;;
+            hadiag__subcmd__help,fence-agent)
+                cmd="hadiag__subcmd__help__subcmd__fence__subcmd__agent"
                 ;;
             hadiag__subcmd__help,help)
                 cmd="hadiag__subcmd__help__subcmd__help"
@@ -170,7 +176,7 @@ _hadiag() {
 
     case "${cmd}" in
         hadiag)
-            opts="-h -V --help --version status explain run lab quiesce resume leave rejoin keygen completions manpage check-config help"
+            opts="-h -V --help --version status explain run lab quiesce resume leave rejoin keygen completions manpage check-config fence-agent help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -249,8 +255,22 @@ _hadiag() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        hadiag__subcmd__fence__subcmd__agent)
+            opts="-h --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         hadiag__subcmd__help)
-            opts="status explain run lab quiesce resume leave rejoin keygen completions manpage check-config help"
+            opts="status explain run lab quiesce resume leave rejoin keygen completions manpage check-config fence-agent help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -292,6 +312,20 @@ _hadiag() {
             return 0
             ;;
         hadiag__subcmd__help__subcmd__explain)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hadiag__subcmd__help__subcmd__fence__subcmd__agent)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
