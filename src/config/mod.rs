@@ -30,7 +30,9 @@ pub mod render;
 mod schema;
 mod suggest;
 mod validate;
-pub use validate::{fence_margin, MAX_NAME_BYTES_X_NETWORKS, MAX_NETWORKS, MAX_NODES};
+mod wire_size;
+pub use validate::{fence_margin, MAX_NETWORKS, MAX_NODES};
+pub use wire_size::{worst_heartbeats, HeartbeatSize};
 
 pub use reload::{reload_plan, ReloadPlan};
 pub use suggest::nearest;

@@ -34,7 +34,7 @@ use crate::core::diagnosis::IncidentId;
 use crate::core::node::{Event, HookKind, Node, NodeOptions, RejoinPolicy, Role};
 use crate::core::observation::Observation;
 use crate::core::topology::{NetworkId, NodeId, Topology, Transport};
-use crate::core::wire::{decode, encode, KeyError, Keyring, Path, ReplayFilter};
+use crate::core::wire::{decode, encode_fitted, KeyError, Keyring, Path, ReplayFilter, Shed};
 use crate::probes::{self, OBSERVATION_QUEUE};
 use crate::transport::ethernet::EthernetLink;
 use crate::transport::serial::SerialLink;
@@ -106,6 +106,8 @@ struct Driver {
     status_writer: status::StatusWriter,
     /// Metrics, API, journal and alerts (None if they could not start).
     ops: Option<Operators>,
+    /// What the last encoded message shed to fit (logged when it changes).
+    last_shed: Shed,
 }
 
 fn keyring(cfg: &Config) -> Result<Keyring, DaemonError> {
@@ -352,8 +354,19 @@ impl Driver {
             let mut progressed = false;
             while let Some(t) = self.node.poll_transmit() {
                 progressed = true;
-                let bytes = match encode(&t.message, &self.topo, &self.keys) {
-                    Ok(b) => b,
+                let bytes = match encode_fitted(&t.message, &self.topo, &self.keys) {
+                    Ok((b, shed)) => {
+                        if shed != self.last_shed {
+                            // Logged on change only: shedding lasts as long as its cause.
+                            if shed.any() {
+                                tracing::warn!(shed = %shed.token(), len = b.len(), "heartbeat over the datagram limit: optional detail shed to fit");
+                            } else {
+                                tracing::info!("heartbeats fit whole again");
+                            }
+                            self.last_shed = shed;
+                        }
+                        b
+                    }
                     Err(e) => {
                         tracing::warn!(error = %e, "cannot encode a message");
                         continue;
@@ -853,6 +866,7 @@ pub async fn run(config_path: &FsPath, node: Option<&str>) -> Result<(), DaemonE
             .map_err(|e| DaemonError::Io(format!("status writer thread: {e}")))?,
         status_path,
         ops: None,
+        last_shed: Shed::default(),
     };
     d.ops = Operators::start(&d.cfg, &d.topo, me, clock.now()).await;
     if let Some(o) = d.ops.as_mut() {
