@@ -582,42 +582,39 @@ fn resolve(cx: &mut Ctx, raw: Raw, source: &Path) -> Option<Config> {
         );
     }
 
-    // Auth.
+    // Auth: the signing key, then the further accepted keys (rotation).
     let key_path = raw.auth.key_file.as_ref().map(|f| resolve_path(&base, f));
-    let key = match (&key_path, &raw.auth.key_hex) {
-        (Some(p), None) => {
-            let bytes = read_secret(cx, p, "auth.key_file", "key file");
-            match bytes {
-                Some(b) if b.len() < MIN_KEY_BYTES => {
-                    cx.value_error(
-                        "auth.key_file",
-                        format!("key file {} holds {} bytes; at least {MIN_KEY_BYTES} random bytes are needed", p.display(), b.len()),
-                    );
-                    None
-                }
-                other => other,
+    let key = resolve_key(cx, &base, "auth", &raw.auth);
+    let mut accept = Vec::new();
+    let mut ids: HashMap<String, String> = HashMap::new();
+    if let Some(id) = &raw.auth.key_id {
+        ids.insert(id.clone(), "auth.key_id".to_string());
+    }
+    if raw.auth.accept.len() + 1 > crate::core::wire::MAX_KEYS {
+        cx.key_error(
+            "auth.accept",
+            format!(
+                "{} accepted keys besides the signing key; at most {} (rotation needs one)",
+                raw.auth.accept.len(),
+                crate::core::wire::MAX_KEYS - 1
+            ),
+        );
+    }
+    for (i, k) in raw.auth.accept.iter().enumerate() {
+        let path = join_index("auth.accept", i);
+        let bytes = resolve_key(cx, &base, &path, k);
+        if let Some(id) = &k.key_id {
+            if let Some(first) = ids.insert(id.clone(), join(&path, "key_id")) {
+                cx.value_error(
+                    &join(&path, "key_id"),
+                    format!("key id \"{id}\" is already used by {first}"),
+                );
+            }
+            if let Some(b) = bytes {
+                accept.push((id.clone(), b));
             }
         }
-        (None, Some(hex)) => match decode_hex(hex) {
-            None => {
-                cx.value_error("auth.key", "the inline key must be hexadecimal (e.g. from: head -c 32 /dev/urandom | xxd -p -c 64)");
-                None
-            }
-            Some(b) if b.len() < MIN_KEY_BYTES => {
-                cx.value_error("auth.key", format!("the inline key is {} bytes; at least {MIN_KEY_BYTES} are needed ({} hex digits)", b.len(), MIN_KEY_BYTES * 2));
-                None
-            }
-            Some(b) => {
-                cx.value_warning(
-                    "auth.key",
-                    "the key is written in the configuration itself: fine for a lab or an example, but in production use key_file with mode 0600 so the configuration can be shared without the key",
-                );
-                Some(b)
-            }
-        },
-        // Neither, or both: already reported by the schema walk.
-        _ => None,
-    };
+    }
 
     // Listen address and API token.
     let listen = raw.listen.unwrap_or_else(|| {
@@ -793,6 +790,7 @@ fn resolve(cx: &mut Ctx, raw: Raw, source: &Path) -> Option<Config> {
         topology,
         auth: AuthConfig {
             key_id,
+            accept,
             key_file: key_path,
             key: key?,
         },
@@ -806,6 +804,50 @@ fn resolve(cx: &mut Ctx, raw: Raw, source: &Path) -> Option<Config> {
         policy: raw.policy,
         warnings: Vec::new(),
     })
+}
+
+/// The key bytes of one `key_id` + `key_file`/`key` entry under `path` (None after an error).
+fn resolve_key(
+    cx: &mut Ctx,
+    base: &Path,
+    path: &str,
+    raw: &super::schema::RawAuth,
+) -> Option<Vec<u8>> {
+    let key_path = raw.key_file.as_ref().map(|f| resolve_path(base, f));
+    match (&key_path, &raw.key_hex) {
+        (Some(p), None) => {
+            let bytes = read_secret(cx, p, &join(path, "key_file"), "key file");
+            match bytes {
+                Some(b) if b.len() < MIN_KEY_BYTES => {
+                    cx.value_error(
+                        &join(path, "key_file"),
+                        format!("key file {} holds {} bytes; at least {MIN_KEY_BYTES} random bytes are needed", p.display(), b.len()),
+                    );
+                    None
+                }
+                other => other,
+            }
+        }
+        (None, Some(hex)) => match decode_hex(hex) {
+            None => {
+                cx.value_error(&join(path, "key"), "the inline key must be hexadecimal (e.g. from: head -c 32 /dev/urandom | xxd -p -c 64)");
+                None
+            }
+            Some(b) if b.len() < MIN_KEY_BYTES => {
+                cx.value_error(&join(path, "key"), format!("the inline key is {} bytes; at least {MIN_KEY_BYTES} are needed ({} hex digits)", b.len(), MIN_KEY_BYTES * 2));
+                None
+            }
+            Some(b) => {
+                cx.value_warning(
+                    &join(path, "key"),
+                    "the key is written in the configuration itself: fine for a lab or an example, but in production use key_file with mode 0600 so the configuration can be shared without the key",
+                );
+                Some(b)
+            }
+        },
+        // Neither, or both: already reported by the schema walk.
+        _ => None,
+    }
 }
 
 /// Sizes every node's worst-case heartbeat with the real encoder: an error (with the numbers)

@@ -110,8 +110,13 @@ struct Driver {
     last_shed: Shed,
 }
 
+/// The signing key plus every accepted key (`auth.accept`).
 fn keyring(cfg: &Config) -> Result<Keyring, DaemonError> {
-    Keyring::new(&cfg.auth.key_id, &cfg.auth.key).map_err(DaemonError::Key)
+    let mut k = Keyring::new(&cfg.auth.key_id, &cfg.auth.key).map_err(DaemonError::Key)?;
+    for (id, key) in &cfg.auth.accept {
+        k.add(id, key).map_err(DaemonError::Key)?;
+    }
+    Ok(k)
 }
 
 fn node_options(cfg: &Config) -> NodeOptions {
@@ -696,13 +701,16 @@ impl Driver {
                 ),
             ]),
             hooks: self.hook_runs.clone(),
-            reloads: ReloadStatus {
-                applied: self.reloads.applied,
-                refused: self.reloads.refused,
-                last: self.reloads.last.clone(),
-            },
+            reloads: self.reloads.clone(),
         };
         self.status_writer.submit(file);
+    }
+
+    fn refuse_reload(&mut self, summary: String, fields: Vec<String>) {
+        self.reloads.refused += 1;
+        self.reloads.last = Some(format!("refused: {summary}"));
+        self.reloads.last_applied = Vec::new();
+        self.reloads.last_refused = fields;
     }
 
     fn reload(&mut self) {
@@ -713,11 +721,9 @@ impl Driver {
                 for e in &errs.errors {
                     tracing::error!("reload refused: {e}");
                 }
-                self.reloads.refused += 1;
-                self.reloads.last = Some(format!(
-                    "refused: {} error(s) in the new file",
-                    errs.errors.len()
-                ));
+                let n = errs.errors.len();
+                let fields = errs.errors.iter().map(|e| e.to_string()).collect();
+                self.refuse_reload(format!("{n} error(s) in the new file"), fields);
                 return;
             }
         };
@@ -726,26 +732,28 @@ impl Driver {
             for r in &refused {
                 tracing::error!(change = %r, "reload refused: this change needs a coordinated restart; still running on the old configuration");
             }
-            self.reloads.refused += 1;
-            self.reloads.last = Some(format!("refused: {}", refused.join("; ")));
+            self.refuse_reload(refused.join("; "), refused);
             return;
         }
         let safe = reload::safe_changes(&self.cfg, &new);
+        // Keys rotate live (the key id travels in every stamp); checked before anything else
+        // is applied so a bad key refuses the whole reload.
+        let keys = match keyring(&new) {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::error!(error = %e, "reload refused: bad key");
+                self.refuse_reload(e.to_string(), vec![format!("auth: {e}")]);
+                return;
+            }
+        };
         for s in &safe {
             tracing::info!(change = %s, "reload: applying");
         }
-        // Keys may rotate live (the key id travels in every stamp).
-        match keyring(&new) {
-            Ok(k) => self.keys = k,
-            Err(e) => {
-                tracing::error!(error = %e, "reload refused: bad key");
-                self.reloads.refused += 1;
-                self.reloads.last = Some(format!("refused: {e}"));
-                return;
-            }
-        }
+        self.keys = keys;
         self.node
             .update_timing(new.topology.timing.clone(), new.topology.thresholds.clone());
+        // Adding or removing the fence hook changes the core's policy, not only the command.
+        self.node.update_options(node_options(&new));
         if let Some(o) = self.ops.as_mut() {
             o.reload(&new);
         }
@@ -761,7 +769,14 @@ impl Driver {
         } else {
             format!("applied: {}", safe.join("; "))
         });
-        tracing::info!(changes = safe.len(), "reload applied");
+        self.reloads.last_refused = Vec::new();
+        self.reloads.last_applied = safe;
+        tracing::info!(
+            changes = self.reloads.last_applied.len(),
+            keys = ?self.keys.ids().collect::<Vec<_>>(),
+            signing = self.keys.current_id(),
+            "reload applied"
+        );
     }
 
     async fn shutdown(mut self) {

@@ -24,11 +24,20 @@ use crate::journal::{read_journal, Journal, JournalError, JournalHandle, Limits}
 use std::io::ErrorKind;
 use tokio::sync::oneshot;
 
+fn journal_limits(cfg: &Config) -> Limits {
+    Limits {
+        max_bytes: cfg.journal.max_bytes,
+        keep_files: cfg.journal.keep_files,
+    }
+}
+
 pub struct Operators {
     obs: Observer,
     /// A verdict changed since the last [`Operators::settle`].
     verdict_changed: bool,
     server: Option<(Server, oneshot::Sender<()>)>,
+    /// The journal writer, for live limit changes (the observer holds another handle).
+    journal: Option<JournalHandle>,
 }
 
 impl Operators {
@@ -51,13 +60,7 @@ impl Operators {
                 Vec::new()
             }
         };
-        let journal = match Journal::open(
-            &cfg.state_dir,
-            Limits {
-                max_bytes: cfg.journal.max_bytes,
-                keep_files: cfg.journal.keep_files,
-            },
-        ) {
+        let journal = match Journal::open(&cfg.state_dir, journal_limits(cfg)) {
             Ok(j) => {
                 let torn = j.recovered().cloned();
                 match JournalHandle::spawn(j) {
@@ -79,6 +82,7 @@ impl Operators {
         };
         let wall = WallMap::new(now, chrono::Utc::now());
         let monitors: Vec<String> = cfg.monitors.iter().map(|m| m.name.clone()).collect();
+        let journal_handle = journal.clone();
         let mut obs = match Observer::new(topo, me, &monitors, cfg.api_token.clone(), journal, wall)
         {
             Ok(o) => o,
@@ -118,6 +122,7 @@ impl Operators {
             obs,
             verdict_changed: false,
             server,
+            journal: journal_handle,
         })
     }
 
@@ -213,9 +218,15 @@ impl Operators {
         self.obs.tick(now);
     }
 
+    /// Applies the live parts of a reload that live here: alert rules, the API token, the
+    /// journal limits.
     pub fn reload(&mut self, cfg: &Config) {
         if let Some(a) = self.obs.alerts_mut() {
             a.set_rules(cfg.alerts.clone());
+        }
+        self.obs.api.set_token(cfg.api_token.clone());
+        if let Some(j) = &self.journal {
+            j.set_limits(journal_limits(cfg));
         }
     }
 

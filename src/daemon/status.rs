@@ -122,11 +122,15 @@ pub struct HookRun {
     pub output: String,
 }
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct ReloadStatus {
     pub applied: u64,
     pub refused: u64,
     pub last: Option<String>,
+    /// The last reload's result, field by field: what went live, and what was refused (then
+    /// nothing of that reload went live).
+    pub last_applied: Vec<String>,
+    pub last_refused: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]

@@ -161,6 +161,26 @@ impl Journal {
         Ok(())
     }
 
+    /// New rotation limits (live reload): the next append rotates if the live file is now over
+    /// `max_bytes`; rotated files beyond the new `keep_files` are removed at once.
+    pub fn set_limits(&mut self, limits: Limits) -> Result<(), JournalError> {
+        let old = self.limits;
+        self.limits = limits;
+        let live = self.path();
+        for n in limits.keep_files.saturating_add(1)..=old.keep_files.max(limits.keep_files) {
+            let p = rotated_path(&live, n);
+            match std::fs::remove_file(&p) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_err(&p)(e)),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
     pub fn sync(&mut self) -> Result<(), JournalError> {
         let path = self.path();
         self.file.sync_data().map_err(io_err(&path))
@@ -230,6 +250,7 @@ pub const QUEUE_CAPACITY: usize = 1024;
 enum Msg {
     Entry(Box<Entry>),
     Flush(mpsc::SyncSender<()>),
+    Limits(Limits),
 }
 
 /// Non-blocking front of a [`Journal`] running on its own thread. Cloneable; the thread ends
@@ -264,6 +285,11 @@ impl JournalHandle {
                             let _ = j.sync();
                             let _ = done.send(());
                         }
+                        Msg::Limits(l) => {
+                            if let Err(err) = j.set_limits(l) {
+                                tracing::warn!(error = %err, "journal limits: removing old files failed");
+                            }
+                        }
                     }
                 }
                 let _ = j.sync();
@@ -293,6 +319,12 @@ impl JournalHandle {
 
     pub fn stats(&self) -> Arc<JournalStats> {
         self.stats.clone()
+    }
+
+    /// Applies new rotation limits on the writer thread, after everything queued before.
+    /// Blocks only for queue room (reloads are rare; the queue drains at disk speed).
+    pub fn set_limits(&self, limits: Limits) -> bool {
+        self.tx.send(Msg::Limits(limits)).is_ok()
     }
 }
 
