@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(20);
+const K1: &str =
+    "{ key_id: k1, key: 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff }";
 
 struct Opts {
     heartbeat: &'static str,
@@ -25,6 +27,10 @@ struct Opts {
     /// n1 logs at debug level into a FIFO nobody reads (a stuck log sink); the read end is
     /// returned by `start` and must be kept open.
     n1_stuck_log: bool,
+    /// The `auth:` mapping (default: key k1 only).
+    auth: Option<String>,
+    /// Extra hook lines under `hooks:` (e.g. a fence hook).
+    fence: bool,
 }
 
 impl Default for Opts {
@@ -36,6 +42,8 @@ impl Default for Opts {
             monitor: None,
             b_ethernet: false,
             n1_stuck_log: false,
+            auth: None,
+            fence: false,
         }
     }
 }
@@ -140,7 +148,7 @@ impl Lab {
         };
         let text = format!(
             r#"cluster: netns
-auth: {{ key_id: k1, key: 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff }}
+auth: {auth}
 state_dir: {state}
 listen: 127.0.0.1:0
 networks:
@@ -173,7 +181,13 @@ timing:
 {monitors}hooks:
   isolate: {{ command: [/bin/sh, -c, "echo isolate $HADIAG_NODE >> {hooklog}"], timeout: 5s }}
   takeover: {{ command: [/bin/sh, -c, "echo takeover $HADIAG_NODE $HADIAG_PEER >> {hooklog}"], timeout: 5s }}
-"#,
+{fence}"#,
+            auth = o.auth.clone().unwrap_or_else(|| K1.to_string()),
+            fence = if o.fence {
+                format!("  fence: {{ command: [/bin/sh, -c, \"echo fence $HADIAG_PEER >> {}\"], timeout: 5s }}\n", self.path("hooks.log").display())
+            } else {
+                String::new()
+            },
             state = self.path("state").display(),
             port = o.port,
             sa = serial.path_a().display(),
@@ -620,4 +634,93 @@ fn a_stuck_log_sink_never_stops_the_heartbeats() {
             "n2 stopped hearing n1 on {net}: before {before}, after {after}"
         );
     }
+}
+
+/// Live key rotation in three steps on two running daemons (the README's procedure), plus the
+/// fence policy following the hooks on reload. Every heartbeat of the rotation is accepted:
+/// no rejection of any kind, the verdict stays healthy, and each step's reload result lists
+/// what went live.
+#[test]
+fn keys_rotate_live_in_three_steps_without_a_rejected_heartbeat() {
+    let mut lab = Lab::build();
+    lab.start(&Opts::default());
+    lab.wait_healthy();
+    let k2 =
+        "{ key_id: k2, key: ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100 }";
+    let k1_inline =
+        "key_id: k1, key: 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    let k2_inline =
+        "key_id: k2, key: ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100";
+    let k1_entry = format!("{{ {k1_inline} }}");
+    let steps = [
+        // 1. every node accepts the new key; still signs with the old one.
+        (
+            format!("{{ {k1_inline}, accept: [ {k2} ] }}"),
+            "k1",
+            "auth.accept: [] -> [k2]",
+        ),
+        // 2. every node signs with the new key; still accepts the old one.
+        (
+            format!("{{ {k2_inline}, accept: [ {k1_entry} ] }}"),
+            "k2",
+            "auth.key_id (signing): k1 -> k2",
+        ),
+        // 3. every node drops the old key.
+        (
+            format!("{{ {k2_inline} }}"),
+            "k2",
+            "auth.accept: [k1] -> []",
+        ),
+    ];
+    let mut before: Vec<u64> = ["n1", "n2"]
+        .iter()
+        .map(|n| {
+            received(
+                &lab.status(n).unwrap(),
+                "B",
+                if *n == "n1" { "n2" } else { "n1" },
+            )
+        })
+        .collect();
+    for (i, (auth, signing, change)) in steps.iter().enumerate() {
+        let applied = i as u64 + 1;
+        lab.config(&Opts {
+            auth: Some(auth.clone()),
+            fence: i == 2,
+            ..Opts::default()
+        });
+        // One node at a time, with heartbeats flowing in between: a cluster is never
+        // reloaded at one instant.
+        for n in ["n1", "n2"] {
+            assert!(lab.daemon(n).signal(libc::SIGHUP));
+            let s = lab.wait_for(n, &format!("rotation step {applied} applied"), |s| {
+                s["reloads"]["applied"] == applied && s["signing_key"] == *signing
+            });
+            let listed = s["reloads"]["last_applied"].to_string();
+            assert!(listed.contains(change), "step {applied}: {listed}");
+            std::thread::sleep(Duration::from_millis(700));
+        }
+        for (k, n) in ["n1", "n2"].iter().enumerate() {
+            let peer = if *n == "n1" { "n2" } else { "n1" };
+            let s = lab.wait_for(n, "heartbeats still counted", |s| {
+                received(s, "B", peer) > before[k] + 3
+            });
+            before[k] = received(&s, "B", peer);
+            assert_eq!(s["verdict"], "healthy", "step {applied}: {s}");
+            assert!(
+                s["rejected"].as_object().is_none_or(|m| m.is_empty()),
+                "step {applied}: heartbeats rejected during the rotation: {}",
+                s["rejected"]
+            );
+        }
+    }
+    for n in ["n1", "n2"] {
+        let s = lab.status(n).unwrap();
+        assert_eq!(s["accepted_keys"], serde_json::json!(["k2"]));
+        // The fence hook added in step 3 is the core's policy now, not only a command.
+        assert_eq!(s["fence_before_takeover"], true, "{s}");
+        let listed = s["reloads"]["last_applied"].to_string();
+        assert!(listed.contains("hooks.fence"), "{listed}");
+    }
+    lab.wait_healthy();
 }

@@ -644,6 +644,9 @@ impl Driver {
         let d = self.node.diagnosis();
         let file = StatusFile {
             node: self.me_name.clone(),
+            fence_before_takeover: self.node.options().fence_hook,
+            signing_key: self.keys.current_id().to_string(),
+            accepted_keys: self.keys.ids().map(str::to_string).collect(),
             pid: std::process::id(),
             incarnation: self.node.incarnation(),
             uptime_seconds: self.started.elapsed().as_secs_f64(),

@@ -136,6 +136,12 @@ pub struct ReloadStatus {
 #[derive(Debug, Serialize)]
 pub struct StatusFile {
     pub node: String,
+    /// The policy in force in the core: fence a silent peer before taking over (a fence hook
+    /// is configured), so a reload's effect on it can be seen.
+    pub fence_before_takeover: bool,
+    /// Key id that signs outgoing messages, and every key id accepted (rotation state).
+    pub signing_key: String,
+    pub accepted_keys: Vec<String>,
     pub pid: u32,
     pub incarnation: u64,
     pub uptime_seconds: f64,
