@@ -20,8 +20,7 @@ use crate::core::wire::Path;
 use crate::daemon::hooks::HookReport;
 use crate::http::{self, Observer, Server};
 use crate::journal::record::{ActionRecord, WallMap};
-use crate::journal::{read_journal, Journal, JournalError, JournalHandle, Limits};
-use std::io::ErrorKind;
+use crate::journal::{for_each_recent, Journal, JournalHandle, Limits, STARTUP_READ_BYTES};
 use tokio::sync::oneshot;
 
 fn journal_limits(cfg: &Config) -> Limits {
@@ -48,18 +47,6 @@ impl Operators {
         me: NodeId,
         now: Instant,
     ) -> Option<Operators> {
-        // Read before the journal is opened for appending (which ends a torn last line).
-        // Bounded by the journal's own rotation limits; the book keeps the newest incidents.
-        let history = match read_journal(&cfg.state_dir) {
-            Ok(r) => r.entries,
-            Err(JournalError::Io { source, .. }) if source.kind() == ErrorKind::NotFound => {
-                Vec::new()
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "previous journal unreadable; incidents before this start are not served");
-                Vec::new()
-            }
-        };
         let journal = match Journal::open(&cfg.state_dir, journal_limits(cfg)) {
             Ok(j) => {
                 let torn = j.recovered().cloned();
@@ -91,8 +78,21 @@ impl Operators {
                 return None;
             }
         };
-        obs.restore(&history);
-        drop(history);
+        // The newest STARTUP_READ_BYTES of history, streamed entry by entry into the incident
+        // book: start-up time and memory do not grow with the journal.
+        let started = std::time::Instant::now();
+        match for_each_recent(&cfg.state_dir, STARTUP_READ_BYTES, |e| obs.restore([&e])) {
+            Ok(r) => tracing::info!(
+                entries = r.entries,
+                skipped = r.skipped,
+                bytes = r.bytes,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "incident history read back from the journal"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "previous journal unreadable; incidents before this start are not served")
+            }
+        }
         obs.start(torn);
         if !cfg.alerts.is_empty() {
             obs.set_alerts(AlertPipeline::new(
