@@ -78,6 +78,9 @@ pub struct Journal {
     file: File,
     size: u64,
     recovered: Option<TornTail>,
+    /// A write failed (disk full, EIO), possibly after writing part of its line: the next
+    /// line starts with a newline so the fragment ends there and costs only itself.
+    torn: bool,
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> JournalError + '_ {
@@ -132,6 +135,7 @@ impl Journal {
             file,
             size,
             recovered,
+            torn: false,
         })
     }
 
@@ -152,8 +156,16 @@ impl Journal {
             self.rotate()?;
         }
         let path = self.path();
+        if self.torn {
+            line.insert(0, b'\n');
+        }
         // One write call per line: with O_APPEND a reader never sees interleaved halves.
-        self.file.write_all(&line).map_err(io_err(&path))?;
+        if let Err(e) = self.file.write_all(&line) {
+            self.torn = true;
+            self.size = self.file.metadata().map_or(self.size, |m| m.len());
+            return Err(io_err(&path)(e));
+        }
+        self.torn = false;
         self.size += line.len() as u64;
         if entry.event.must_sync() {
             self.file.sync_data().map_err(io_err(&path))?;
