@@ -11,8 +11,11 @@
 //! 3. feed it to the node with the current core time.
 //!
 //! Channel bounds: observations [`OBSERVATION_QUEUE`] (probes wait on a full queue, which only
-//! delays that probe), frames [`INBOUND_QUEUE`] (receivers drop and count on a full queue),
-//! hook results [`HOOK_RESULT_QUEUE`].
+//! delays that probe), frames [`INBOUND_QUEUE`] shared by the paths with at most
+//! [`crate::transport::PATH_QUEUE`] waiting per path (receivers drop and count beyond it, so a
+//! flooded network never takes another path's room; UDP datagrams from non-peers are dropped
+//! before queueing), hook results [`HOOK_RESULT_QUEUE`]. Order of the wait: signals, hook
+//! results, the core's timer, observations, housekeeping, and inbound frames last.
 //!
 //! Signals: SIGTERM/SIGINT shut down cleanly — no new hooks, no retries, in-flight hook
 //! attempts are waited for up to their timeout (then their process groups are killed), probe
@@ -702,6 +705,10 @@ impl Driver {
                     "serial_oversize".to_string(),
                     self.stats.serial_oversize.load(Ordering::Relaxed),
                 ),
+                (
+                    "foreign_dropped".to_string(),
+                    self.stats.foreign_dropped.load(Ordering::Relaxed),
+                ),
             ]),
             hooks: self.hook_runs.clone(),
             reloads: self.reloads.clone(),
@@ -929,13 +936,17 @@ pub async fn run(config_path: &FsPath, node: Option<&str>) -> Result<(), DaemonE
                 }
                 d.node.handle_observation(o);
             }
-            Some(f) = in_rx.recv() => d.on_inbound(f),
+            // Housekeeping before inbound work: a flood must not starve the status file.
             _ = housekeeping.tick() => {
                 d.retry_pending();
                 if let Some(ops) = d.ops.as_mut() {
                     ops.tick(clock.now(), &d.node);
                 }
                 d.write_status();
+            }
+            Some(f) = in_rx.recv() => {
+                d.stats.quota.release(f.path);
+                d.on_inbound(f);
             }
         }
     }
