@@ -724,3 +724,133 @@ fn keys_rotate_live_in_three_steps_without_a_rejected_heartbeat() {
     }
     lab.wait_healthy();
 }
+
+/// Runs `f` on a thread that has joined the network namespace `ns` (sockets it opens live
+/// there). The test process itself never leaves its namespace.
+fn in_netns<T: Send + 'static>(
+    ns: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::thread::JoinHandle<T> {
+    let path = format!("/run/netns/{ns}");
+    std::thread::spawn(move || {
+        use std::os::fd::AsRawFd;
+        let fd = std::fs::File::open(&path).expect("namespace handle");
+        // SAFETY: setns on a valid namespace fd; affects this thread only.
+        assert_eq!(
+            unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) },
+            0,
+            "setns"
+        );
+        f()
+    })
+}
+
+fn cpu_ticks(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let rest = s.rsplit_once(") ")?.1.to_string();
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0)
+}
+
+/// A 50,000 packets/s junk flood on network A, sent from the router namespace of A at n1's
+/// heartbeat port: the junk is dropped before queueing (counted), and n1 keeps hearing n2 on B
+/// and on the serial line, keeps its verdict and answers /metrics. Prints n1's CPU and the
+/// largest gap between status samples that saw a new heartbeat on B.
+#[test]
+fn a_junk_flood_on_one_network_leaves_the_other_paths_and_metrics_answering() {
+    let mut lab = Lab::build();
+    lab.start(&Opts::default());
+    lab.wait_healthy();
+    let port = lab
+        .log("n1")
+        .lines()
+        .find(|l| l.contains("metrics and API listening"))
+        .and_then(|l| l.split("listen=").nth(1))
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|a| a.rsplit(':').next())
+        .and_then(|p| p.parse::<u16>().ok())
+        .expect("n1's API port in its log");
+    let pid = lab.daemon("n1").pid();
+    let ra = lab.ns("rA").name().to_string();
+    let n1ns = lab.ns("n1").name().to_string();
+    let flood_secs = 5u64;
+    let flood = in_netns(&ra, move || {
+        let s = std::net::UdpSocket::bind("198.51.100.254:0").expect("bind in rA");
+        let start = Instant::now();
+        let mut sent = 0u64;
+        while start.elapsed() < Duration::from_secs(flood_secs) {
+            // Paced: 50 per millisecond = 50,000 packets/s.
+            let due = (start.elapsed().as_micros() as u64) * 50 / 1000;
+            while sent < due {
+                let _ = s.send_to(b"HADIAG/1 junk junk junk", "198.51.100.1:7946");
+                sent += 1;
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        (sent, start.elapsed())
+    });
+    let cpu0 = cpu_ticks(pid);
+    let t0 = Instant::now();
+    let mut samples: Vec<(Instant, u64, u64)> = Vec::new();
+    let mut metrics_ok = 0;
+    while t0.elapsed() < Duration::from_secs(flood_secs) {
+        if let Some(s) = lab.status("n1") {
+            samples.push((
+                Instant::now(),
+                received(&s, "B", "n2"),
+                s["serial"]["n2"]["received"].as_u64().unwrap_or(0),
+            ));
+        }
+        let ok = in_netns(&n1ns, move || {
+            use std::io::{Read, Write};
+            let Ok(mut c) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+                return false;
+            };
+            let _ = c.set_read_timeout(Some(Duration::from_secs(5)));
+            let _ = write!(
+                c,
+                "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            );
+            let mut body = String::new();
+            let _ = c.read_to_string(&mut body);
+            body.starts_with("HTTP/1.1 200")
+        })
+        .join()
+        .unwrap_or(false);
+        metrics_ok += ok as u32;
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let (sent, took) = flood.join().unwrap();
+    let cpu = cpu_ticks(pid) - cpu0;
+    let elapsed = t0.elapsed();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let s = lab.wait_for("n1", "junk counted", |s| {
+        s["transport"]["foreign_dropped"].as_u64().unwrap_or(0) > 0
+    });
+    let mut gap = Duration::ZERO;
+    let mut last_new = samples.first().map(|x| x.0).unwrap_or(t0);
+    for w in samples.windows(2) {
+        if w[1].1 > w[0].1 {
+            gap = gap.max(w[1].0 - last_new);
+            last_new = w[1].0;
+        }
+    }
+    let first = samples.first().copied().unwrap_or((t0, 0, 0));
+    let last = samples.last().copied().unwrap_or((t0, 0, 0));
+    println!(
+        "flood: {sent} junk datagrams in {took:?} ({:.0}/s); n1 CPU {:.0}% of one core; B heartbeats from n2 {} -> {}, serial {} -> {}; largest gap between status samples with a new B heartbeat {gap:?} (status written every 1 s); /metrics answered {metrics_ok} times; foreign_dropped {}",
+        sent as f64 / took.as_secs_f64(),
+        100.0 * cpu as f64 / hz / elapsed.as_secs_f64(),
+        first.1, last.1, first.2, last.2,
+        s["transport"]["foreign_dropped"]
+    );
+    assert!(last.1 > first.1, "no heartbeat on B during the flood");
+    assert!(last.2 > first.2, "no serial heartbeat during the flood");
+    assert!(metrics_ok > 0, "/metrics never answered during the flood");
+    lab.wait_healthy();
+}
