@@ -30,7 +30,9 @@ pub mod render;
 mod schema;
 mod suggest;
 mod validate;
-pub use validate::{fence_margin, MAX_NAME_BYTES_X_NETWORKS, MAX_NETWORKS, MAX_NODES};
+mod wire_size;
+pub use validate::{fence_margin, MAX_NETWORKS, MAX_NODES};
+pub use wire_size::{worst_heartbeats, HeartbeatSize};
 
 pub use reload::{reload_plan, ReloadPlan};
 pub use suggest::nearest;
@@ -76,6 +78,9 @@ pub struct AuthConfig {
     pub key_file: Option<PathBuf>,
     /// Raw key bytes (file content as is; inline hex decoded). At least [`MIN_KEY_BYTES`].
     pub key: Vec<u8>,
+    /// Further keys accepted on receipt, by id (`auth.accept`): during a rotation, the key
+    /// being introduced or the one being retired. Only `key_id` signs.
+    pub accept: Vec<(String, Vec<u8>)>,
 }
 
 impl fmt::Debug for AuthConfig {
@@ -85,6 +90,10 @@ impl fmt::Debug for AuthConfig {
             .field("key_id", &self.key_id)
             .field("key_file", &self.key_file)
             .field("key", &format_args!("<{} bytes>", self.key.len()))
+            .field(
+                "accept",
+                &self.accept.iter().map(|(id, _)| id).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }

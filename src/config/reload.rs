@@ -105,8 +105,29 @@ pub fn reload_plan(old: &Config, new: &Config) -> ReloadPlan {
             }
         }
     }
-    if old.auth != new.auth {
-        refuse(&mut p, "auth: key or key id changed".to_string());
+    // Keys rotate live (the key id travels in every stamp; see the rotation in the README).
+    if old.auth.key_id != new.auth.key_id {
+        p.safe.push(format!(
+            "auth.key_id (signing): {} -> {}",
+            old.auth.key_id, new.auth.key_id
+        ));
+    } else if old.auth.key != new.auth.key {
+        p.safe
+            .push(format!("auth: key material of {} changed", new.auth.key_id));
+    }
+    let accepted = |c: &Config| {
+        let mut ids: Vec<&str> = c.auth.accept.iter().map(|(i, _)| i.as_str()).collect();
+        ids.sort_unstable();
+        ids.join(", ")
+    };
+    if accepted(old) != accepted(new) {
+        p.safe.push(format!(
+            "auth.accept: [{}] -> [{}]",
+            accepted(old),
+            accepted(new)
+        ));
+    } else if old.auth.accept != new.auth.accept {
+        p.safe.push("auth.accept: key material changed".to_string());
     }
     if old.listen != new.listen {
         refuse(&mut p, format!("listen: {} -> {}", old.listen, new.listen));

@@ -419,6 +419,8 @@ pub(crate) struct RawAuth {
     pub key_id: Option<String>,
     pub key_file: Option<String>,
     pub key_hex: Option<String>,
+    /// Further keys accepted on receipt (`auth.accept`), for live rotation.
+    pub accept: Vec<RawAuth>,
 }
 
 #[derive(Debug)]
@@ -509,7 +511,8 @@ const TOP: &[&str] = &[
     "policy",
     "pacemaker",
 ];
-const AUTH: &[&str] = &["key_id", "key_file", "key"];
+const AUTH: &[&str] = &["key_id", "key_file", "key", "accept"];
+const ACCEPTED_KEY: &[&str] = &["key_id", "key_file", "key"];
 const NETWORK: &[&str] = &["references", "transport", "port"];
 const NODE: &[&str] = &["priority", "interfaces", "serial", "disk"];
 const INTERFACE: &[&str] = &["device", "address"];
@@ -716,12 +719,31 @@ impl Ctx<'_> {
         let Some(o) = self.obj(v, "auth", AUTH) else {
             return;
         };
-        if let Some(v) = self.required(&o, "key_id") {
-            out.key_id = self.text(v, "auth.key_id");
+        self.key_entry(&o, "auth", out);
+        if let Some(v) = o.get("accept") {
+            if let Some(items) = self.list(v, "auth.accept", "accepted keys") {
+                for (i, item) in items.iter().enumerate() {
+                    let path = join_index("auth.accept", i);
+                    let Some(e) = self.obj(item, &path, ACCEPTED_KEY) else {
+                        continue;
+                    };
+                    let mut k = RawAuth::default();
+                    self.key_entry(&e, &path, &mut k);
+                    out.accept.push(k);
+                }
+            }
+        }
+    }
+
+    /// `key_id` plus exactly one of `key_file` / `key`, under `path`.
+    fn key_entry(&mut self, o: &Obj<'_>, path: &str, out: &mut RawAuth) {
+        let id_path = join(path, "key_id");
+        if let Some(v) = self.required(o, "key_id") {
+            out.key_id = self.text(v, &id_path);
             if let Some(id) = out.key_id.as_deref() {
                 if !crate::core::wire::is_valid_key_id(id) {
                     self.value_error(
-                        "auth.key_id",
+                        &id_path,
                         format!(
                             "invalid key id \"{id}\": 1 to {} characters of letters, digits, '.', '_' and '-'",
                             crate::core::wire::MAX_KEY_ID_BYTES
@@ -733,12 +755,12 @@ impl Ctx<'_> {
         }
         out.key_file = o
             .get("key_file")
-            .and_then(|v| self.nonempty_text(v, "auth.key_file"));
-        out.key_hex = o.get("key").and_then(|v| self.text(v, "auth.key"));
+            .and_then(|v| self.nonempty_text(v, &join(path, "key_file")));
+        out.key_hex = o.get("key").and_then(|v| self.text(v, &join(path, "key")));
         match (o.has("key_file"), o.has("key")) {
-            (true, true) => self.key_error("auth.key", "give either key_file or key, not both"),
+            (true, true) => self.key_error(&join(path, "key"), "give either key_file or key, not both"),
             (false, false) => self.key_error(
-                "auth",
+                path,
                 "missing field \"key_file\": name a file holding at least 16 random bytes, mode 0600 (or, for a lab, an inline hex \"key\")",
             ),
             _ => {}

@@ -25,11 +25,6 @@ use std::time::Duration;
 pub const MAX_NODES: usize = 64;
 /// Most networks per cluster (the heartbeat view has one section per network).
 pub const MAX_NETWORKS: usize = 8;
-/// Budget for `total node-name bytes × networks`. A heartbeat names, per network, every peer
-/// the sender hears there; with the fixed header (~150 bytes), per-entry separators and RTT
-/// figures, and the HMAC stamp (~75 bytes) this keeps the worst-case heartbeat inside one
-/// 1200-byte datagram (the bound of docs/wire-format.md, safe under any IPv6 path MTU).
-pub const MAX_NAME_BYTES_X_NETWORKS: usize = 700;
 /// Fastest heartbeat accepted: below 10 ms the cost (wakeups, packets, HMACs) buys nothing on
 /// real NICs and starves the 2-core boxes these clusters run on.
 pub const MIN_HEARTBEAT_INTERVAL: Duration = Duration::from_millis(10);
@@ -549,19 +544,6 @@ fn resolve(cx: &mut Ctx, raw: Raw, source: &Path) -> Option<Config> {
         }
     }
 
-    // Heartbeat size bound (names are sent on the wire).
-    let name_bytes: usize = raw.nodes.iter().map(|n| n.name.len()).sum();
-    let budget = name_bytes * raw.networks.len().max(1);
-    if budget > MAX_NAME_BYTES_X_NETWORKS {
-        cx.key_error(
-            "nodes",
-            format!(
-                "node names too long for one heartbeat: {name_bytes} name bytes × {} networks = {budget}, over the {MAX_NAME_BYTES_X_NETWORKS} that keep a heartbeat (which names every peer heard on every network) inside one 1200-byte datagram: use shorter node names",
-                raw.networks.len().max(1)
-            ),
-        );
-    }
-
     // Timing.
     let t = &raw.timing;
     let where_timing = |field: &'static str| -> String {
@@ -600,42 +582,39 @@ fn resolve(cx: &mut Ctx, raw: Raw, source: &Path) -> Option<Config> {
         );
     }
 
-    // Auth.
+    // Auth: the signing key, then the further accepted keys (rotation).
     let key_path = raw.auth.key_file.as_ref().map(|f| resolve_path(&base, f));
-    let key = match (&key_path, &raw.auth.key_hex) {
-        (Some(p), None) => {
-            let bytes = read_secret(cx, p, "auth.key_file", "key file");
-            match bytes {
-                Some(b) if b.len() < MIN_KEY_BYTES => {
-                    cx.value_error(
-                        "auth.key_file",
-                        format!("key file {} holds {} bytes; at least {MIN_KEY_BYTES} random bytes are needed", p.display(), b.len()),
-                    );
-                    None
-                }
-                other => other,
+    let key = resolve_key(cx, &base, "auth", &raw.auth);
+    let mut accept = Vec::new();
+    let mut ids: HashMap<String, String> = HashMap::new();
+    if let Some(id) = &raw.auth.key_id {
+        ids.insert(id.clone(), "auth.key_id".to_string());
+    }
+    if raw.auth.accept.len() + 1 > crate::core::wire::MAX_KEYS {
+        cx.key_error(
+            "auth.accept",
+            format!(
+                "{} accepted keys besides the signing key; at most {} (rotation needs one)",
+                raw.auth.accept.len(),
+                crate::core::wire::MAX_KEYS - 1
+            ),
+        );
+    }
+    for (i, k) in raw.auth.accept.iter().enumerate() {
+        let path = join_index("auth.accept", i);
+        let bytes = resolve_key(cx, &base, &path, k);
+        if let Some(id) = &k.key_id {
+            if let Some(first) = ids.insert(id.clone(), join(&path, "key_id")) {
+                cx.value_error(
+                    &join(&path, "key_id"),
+                    format!("key id \"{id}\" is already used by {first}"),
+                );
+            }
+            if let Some(b) = bytes {
+                accept.push((id.clone(), b));
             }
         }
-        (None, Some(hex)) => match decode_hex(hex) {
-            None => {
-                cx.value_error("auth.key", "the inline key must be hexadecimal (e.g. from: head -c 32 /dev/urandom | xxd -p -c 64)");
-                None
-            }
-            Some(b) if b.len() < MIN_KEY_BYTES => {
-                cx.value_error("auth.key", format!("the inline key is {} bytes; at least {MIN_KEY_BYTES} are needed ({} hex digits)", b.len(), MIN_KEY_BYTES * 2));
-                None
-            }
-            Some(b) => {
-                cx.value_warning(
-                    "auth.key",
-                    "the key is written in the configuration itself: fine for a lab or an example, but in production use key_file with mode 0600 so the configuration can be shared without the key",
-                );
-                Some(b)
-            }
-        },
-        // Neither, or both: already reported by the schema walk.
-        _ => None,
-    };
+    }
 
     // Listen address and API token.
     let listen = raw.listen.unwrap_or_else(|| {
@@ -674,6 +653,16 @@ fn resolve(cx: &mut Ctx, raw: Raw, source: &Path) -> Option<Config> {
     // Monitors, hooks, alerts.
     let mut monitor_names: HashMap<String, usize> = HashMap::new();
     let mut monitors = Vec::new();
+    if raw.monitors.len() > crate::core::wire::MAX_MONITORS {
+        cx.key_error(
+            "monitors",
+            format!(
+                "{} monitors configured; at most {} (a heartbeat lists the failing ones by name)",
+                raw.monitors.len(),
+                crate::core::wire::MAX_MONITORS
+            ),
+        );
+    }
     for (i, m) in raw.monitors.into_iter().enumerate() {
         let mp = join_index("monitors", i);
         if let Some(j) = monitor_names.insert(m.name.clone(), i) {
@@ -807,17 +796,23 @@ fn resolve(cx: &mut Ctx, raw: Raw, source: &Path) -> Option<Config> {
         })
         .collect();
     let fence_deadline = raw.timing.fence_deadline;
+    let topology = Topology {
+        cluster: raw.cluster?,
+        nodes,
+        networks: networks_out,
+        timing: raw.timing,
+        thresholds: raw.thresholds,
+    };
+    let key_id = raw.auth.key_id?;
+    if cx.errors.is_empty() {
+        check_heartbeat_size(cx, &topology, &key_id, &monitors);
+    }
     Some(Config {
         source: source.to_path_buf(),
-        topology: Topology {
-            cluster: raw.cluster?,
-            nodes,
-            networks: networks_out,
-            timing: raw.timing,
-            thresholds: raw.thresholds,
-        },
+        topology,
         auth: AuthConfig {
-            key_id: raw.auth.key_id?,
+            key_id,
+            accept,
             key_file: key_path,
             key: key?,
         },
@@ -836,6 +831,90 @@ fn resolve(cx: &mut Ctx, raw: Raw, source: &Path) -> Option<Config> {
         }),
         warnings: Vec::new(),
     })
+}
+
+/// The key bytes of one `key_id` + `key_file`/`key` entry under `path` (None after an error).
+fn resolve_key(
+    cx: &mut Ctx,
+    base: &Path,
+    path: &str,
+    raw: &super::schema::RawAuth,
+) -> Option<Vec<u8>> {
+    let key_path = raw.key_file.as_ref().map(|f| resolve_path(base, f));
+    match (&key_path, &raw.key_hex) {
+        (Some(p), None) => {
+            let bytes = read_secret(cx, p, &join(path, "key_file"), "key file");
+            match bytes {
+                Some(b) if b.len() < MIN_KEY_BYTES => {
+                    cx.value_error(
+                        &join(path, "key_file"),
+                        format!("key file {} holds {} bytes; at least {MIN_KEY_BYTES} random bytes are needed", p.display(), b.len()),
+                    );
+                    None
+                }
+                other => other,
+            }
+        }
+        (None, Some(hex)) => match decode_hex(hex) {
+            None => {
+                cx.value_error(&join(path, "key"), "the inline key must be hexadecimal (e.g. from: head -c 32 /dev/urandom | xxd -p -c 64)");
+                None
+            }
+            Some(b) if b.len() < MIN_KEY_BYTES => {
+                cx.value_error(&join(path, "key"), format!("the inline key is {} bytes; at least {MIN_KEY_BYTES} are needed ({} hex digits)", b.len(), MIN_KEY_BYTES * 2));
+                None
+            }
+            Some(b) => {
+                cx.value_warning(
+                    &join(path, "key"),
+                    "the key is written in the configuration itself: fine for a lab or an example, but in production use key_file with mode 0600 so the configuration can be shared without the key",
+                );
+                Some(b)
+            }
+        },
+        // Neither, or both: already reported by the schema walk.
+        _ => None,
+    }
+}
+
+/// Sizes every node's worst-case heartbeat with the real encoder: an error (with the numbers)
+/// when even its mandatory part exceeds one datagram, a warning when the full worst case needs
+/// shedding (see the wire encoder's documented order).
+fn check_heartbeat_size(cx: &mut Ctx, t: &Topology, key_id: &str, monitors: &[super::MonitorSpec]) {
+    use crate::core::wire::MAX_MESSAGE_BYTES;
+    let names: Vec<String> = monitors.iter().map(|m| m.name.clone()).collect();
+    let Ok(sizes) = super::wire_size::worst_heartbeats(t, key_id, &names) else {
+        return; // names the wire cannot carry are reported by their own checks
+    };
+    let Some(worst) = sizes.iter().max_by_key(|s| (s.mandatory, s.full)) else {
+        return;
+    };
+    let path = join("nodes", &worst.node);
+    if worst.mandatory > MAX_MESSAGE_BYTES {
+        cx.key_error(
+            &path,
+            format!(
+                "heartbeat too large: node {}'s heartbeat needs {} bytes even with all optional detail shed (header, link and reference state, every peer heard on each of its {} network(s), serial, disk, state, stamp), over the {MAX_MESSAGE_BYTES}-byte datagram limit: use shorter node or network names, or fewer nodes per network",
+                worst.node,
+                worst.mandatory,
+                t.nodes.iter().find(|n| n.name == worst.node).map_or(0, |n| n.interfaces.len()),
+            ),
+        );
+        return;
+    }
+    if let Some(w) = sizes
+        .iter()
+        .max_by_key(|s| s.full)
+        .filter(|s| s.full > MAX_MESSAGE_BYTES)
+    {
+        cx.key_warning(
+            &join("nodes", &w.node),
+            format!(
+                "node {}'s worst-case heartbeat (every list full, every monitor failing, an open incident) is {} bytes, over the {MAX_MESSAGE_BYTES}-byte limit: heartbeats then shed optional detail (echo, degraded lists, failing monitor names, incident) to fit; mandatory part {} bytes",
+                w.node, w.full, w.mandatory
+            ),
+        );
+    }
 }
 
 #[cfg(test)]

@@ -631,6 +631,16 @@ impl Node {
         self.class_key = None;
     }
 
+    /// Live reload of the policy switches: consulted at each decision, so the next one uses
+    /// them (a fence already requested still reports its result).
+    pub fn update_options(&mut self, options: NodeOptions) {
+        self.options = options;
+    }
+
+    pub fn options(&self) -> &NodeOptions {
+        &self.options
+    }
+
     // ----- outputs ---------------------------------------------------------------------
 
     pub fn poll_transmit(&mut self) -> Option<Transmit> {

@@ -11,8 +11,11 @@
 //! 3. feed it to the node with the current core time.
 //!
 //! Channel bounds: observations [`OBSERVATION_QUEUE`] (probes wait on a full queue, which only
-//! delays that probe), frames [`INBOUND_QUEUE`] (receivers drop and count on a full queue),
-//! hook results [`HOOK_RESULT_QUEUE`].
+//! delays that probe), frames [`INBOUND_QUEUE`] shared by the paths with at most
+//! [`crate::transport::PATH_QUEUE`] waiting per path (receivers drop and count beyond it, so a
+//! flooded network never takes another path's room; UDP datagrams from non-peers are dropped
+//! before queueing), hook results [`HOOK_RESULT_QUEUE`]. Order of the wait: signals, hook
+//! results, the core's timer, observations, housekeeping, and inbound frames last.
 //!
 //! Signals: SIGTERM/SIGINT shut down cleanly — no new hooks, no retries, in-flight hook
 //! attempts are waited for up to their timeout (then their process groups are killed), probe
@@ -34,7 +37,7 @@ use crate::core::diagnosis::IncidentId;
 use crate::core::node::{Event, HookKind, Node, NodeOptions, RejoinPolicy, Role};
 use crate::core::observation::Observation;
 use crate::core::topology::{NetworkId, NodeId, Topology, Transport};
-use crate::core::wire::{decode, encode, KeyError, Keyring, Path, ReplayFilter};
+use crate::core::wire::{decode, encode_fitted, KeyError, Keyring, Path, ReplayFilter, Shed};
 use crate::probes::{self, OBSERVATION_QUEUE};
 use crate::transport::ethernet::EthernetLink;
 use crate::transport::serial::SerialLink;
@@ -108,10 +111,17 @@ struct Driver {
     ops: Option<Operators>,
     /// Pacemaker node-health attributes (`pacemaker:` section), fed every verdict change.
     pacemaker: Option<crate::integration::pacemaker::PacemakerHealth>,
+    /// What the last encoded message shed to fit (logged when it changes).
+    last_shed: Shed,
 }
 
+/// The signing key plus every accepted key (`auth.accept`).
 fn keyring(cfg: &Config) -> Result<Keyring, DaemonError> {
-    Keyring::new(&cfg.auth.key_id, &cfg.auth.key).map_err(DaemonError::Key)
+    let mut k = Keyring::new(&cfg.auth.key_id, &cfg.auth.key).map_err(DaemonError::Key)?;
+    for (id, key) in &cfg.auth.accept {
+        k.add(id, key).map_err(DaemonError::Key)?;
+    }
+    Ok(k)
 }
 
 fn node_options(cfg: &Config) -> NodeOptions {
@@ -354,8 +364,19 @@ impl Driver {
             let mut progressed = false;
             while let Some(t) = self.node.poll_transmit() {
                 progressed = true;
-                let bytes = match encode(&t.message, &self.topo, &self.keys) {
-                    Ok(b) => b,
+                let bytes = match encode_fitted(&t.message, &self.topo, &self.keys) {
+                    Ok((b, shed)) => {
+                        if shed != self.last_shed {
+                            // Logged on change only: shedding lasts as long as its cause.
+                            if shed.any() {
+                                tracing::warn!(shed = %shed.token(), len = b.len(), "heartbeat over the datagram limit: optional detail shed to fit");
+                            } else {
+                                tracing::info!("heartbeats fit whole again");
+                            }
+                            self.last_shed = shed;
+                        }
+                        b
+                    }
                     Err(e) => {
                         tracing::warn!(error = %e, "cannot encode a message");
                         continue;
@@ -631,6 +652,9 @@ impl Driver {
         let d = self.node.diagnosis();
         let file = StatusFile {
             node: self.me_name.clone(),
+            fence_before_takeover: self.node.options().fence_hook,
+            signing_key: self.keys.current_id().to_string(),
+            accepted_keys: self.keys.ids().map(str::to_string).collect(),
             pid: std::process::id(),
             incarnation: self.node.incarnation(),
             uptime_seconds: self.started.elapsed().as_secs_f64(),
@@ -686,15 +710,22 @@ impl Driver {
                     "serial_oversize".to_string(),
                     self.stats.serial_oversize.load(Ordering::Relaxed),
                 ),
+                (
+                    "foreign_dropped".to_string(),
+                    self.stats.foreign_dropped.load(Ordering::Relaxed),
+                ),
             ]),
             hooks: self.hook_runs.clone(),
-            reloads: ReloadStatus {
-                applied: self.reloads.applied,
-                refused: self.reloads.refused,
-                last: self.reloads.last.clone(),
-            },
+            reloads: self.reloads.clone(),
         };
         self.status_writer.submit(file);
+    }
+
+    fn refuse_reload(&mut self, summary: String, fields: Vec<String>) {
+        self.reloads.refused += 1;
+        self.reloads.last = Some(format!("refused: {summary}"));
+        self.reloads.last_applied = Vec::new();
+        self.reloads.last_refused = fields;
     }
 
     fn reload(&mut self) {
@@ -705,11 +736,9 @@ impl Driver {
                 for e in &errs.errors {
                     tracing::error!("reload refused: {e}");
                 }
-                self.reloads.refused += 1;
-                self.reloads.last = Some(format!(
-                    "refused: {} error(s) in the new file",
-                    errs.errors.len()
-                ));
+                let n = errs.errors.len();
+                let fields = errs.errors.iter().map(|e| e.to_string()).collect();
+                self.refuse_reload(format!("{n} error(s) in the new file"), fields);
                 return;
             }
         };
@@ -718,26 +747,28 @@ impl Driver {
             for r in &refused {
                 tracing::error!(change = %r, "reload refused: this change needs a coordinated restart; still running on the old configuration");
             }
-            self.reloads.refused += 1;
-            self.reloads.last = Some(format!("refused: {}", refused.join("; ")));
+            self.refuse_reload(refused.join("; "), refused);
             return;
         }
         let safe = reload::safe_changes(&self.cfg, &new);
+        // Keys rotate live (the key id travels in every stamp); checked before anything else
+        // is applied so a bad key refuses the whole reload.
+        let keys = match keyring(&new) {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::error!(error = %e, "reload refused: bad key");
+                self.refuse_reload(e.to_string(), vec![format!("auth: {e}")]);
+                return;
+            }
+        };
         for s in &safe {
             tracing::info!(change = %s, "reload: applying");
         }
-        // Keys may rotate live (the key id travels in every stamp).
-        match keyring(&new) {
-            Ok(k) => self.keys = k,
-            Err(e) => {
-                tracing::error!(error = %e, "reload refused: bad key");
-                self.reloads.refused += 1;
-                self.reloads.last = Some(format!("refused: {e}"));
-                return;
-            }
-        }
+        self.keys = keys;
         self.node
             .update_timing(new.topology.timing.clone(), new.topology.thresholds.clone());
+        // Adding or removing the fence hook changes the core's policy, not only the command.
+        self.node.update_options(node_options(&new));
         if let Some(o) = self.ops.as_mut() {
             o.reload(&new);
         }
@@ -753,7 +784,14 @@ impl Driver {
         } else {
             format!("applied: {}", safe.join("; "))
         });
-        tracing::info!(changes = safe.len(), "reload applied");
+        self.reloads.last_refused = Vec::new();
+        self.reloads.last_applied = safe;
+        tracing::info!(
+            changes = self.reloads.last_applied.len(),
+            keys = ?self.keys.ids().collect::<Vec<_>>(),
+            signing = self.keys.current_id(),
+            "reload applied"
+        );
     }
 
     async fn shutdown(mut self) {
@@ -859,6 +897,7 @@ pub async fn run(config_path: &FsPath, node: Option<&str>) -> Result<(), DaemonE
         status_path,
         ops: None,
         pacemaker: None,
+        last_shed: Shed::default(),
     };
     if let Some(spec) = d.cfg.pacemaker.clone() {
         match crate::integration::pacemaker::PacemakerHealth::start(&d.topo, spec) {
@@ -931,7 +970,7 @@ pub async fn run(config_path: &FsPath, node: Option<&str>) -> Result<(), DaemonE
                 }
                 d.node.handle_observation(o);
             }
-            Some(f) = in_rx.recv() => d.on_inbound(f),
+            // Housekeeping before inbound work: a flood must not starve the status file.
             _ = housekeeping.tick() => {
                 super::control::tick(&mut d.node, clock.now(), &ctl_file, d.started.elapsed());
                 d.retry_pending();
@@ -942,6 +981,10 @@ pub async fn run(config_path: &FsPath, node: Option<&str>) -> Result<(), DaemonE
                     p.tick(d.started.elapsed(), d.node.diagnosis());
                 }
                 d.write_status();
+            }
+            Some(f) = in_rx.recv() => {
+                d.stats.quota.release(f.path);
+                d.on_inbound(f);
             }
         }
     }

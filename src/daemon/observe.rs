@@ -20,16 +20,24 @@ use crate::core::wire::Path;
 use crate::daemon::hooks::HookReport;
 use crate::http::{self, Server};
 use crate::journal::record::{ActionRecord, WallMap};
-use crate::journal::{read_journal, Journal, JournalError, JournalHandle, Limits};
+use crate::journal::{for_each_recent, Journal, JournalHandle, Limits, STARTUP_READ_BYTES};
 use crate::ops::Observer;
-use std::io::ErrorKind;
 use tokio::sync::oneshot;
+
+fn journal_limits(cfg: &Config) -> Limits {
+    Limits {
+        max_bytes: cfg.journal.max_bytes,
+        keep_files: cfg.journal.keep_files,
+    }
+}
 
 pub struct Operators {
     obs: Observer,
     /// A verdict changed since the last [`Operators::settle`].
     verdict_changed: bool,
     server: Option<(Server, oneshot::Sender<()>)>,
+    /// The journal writer, for live limit changes (the observer holds another handle).
+    journal: Option<JournalHandle>,
 }
 
 impl Operators {
@@ -40,25 +48,7 @@ impl Operators {
         me: NodeId,
         now: Instant,
     ) -> Option<Operators> {
-        // Read before the journal is opened for appending (which ends a torn last line).
-        // Bounded by the journal's own rotation limits; the book keeps the newest incidents.
-        let history = match read_journal(&cfg.state_dir) {
-            Ok(r) => r.entries,
-            Err(JournalError::Io { source, .. }) if source.kind() == ErrorKind::NotFound => {
-                Vec::new()
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "previous journal unreadable; incidents before this start are not served");
-                Vec::new()
-            }
-        };
-        let journal = match Journal::open(
-            &cfg.state_dir,
-            Limits {
-                max_bytes: cfg.journal.max_bytes,
-                keep_files: cfg.journal.keep_files,
-            },
-        ) {
+        let journal = match Journal::open(&cfg.state_dir, journal_limits(cfg)) {
             Ok(j) => {
                 let torn = j.recovered().cloned();
                 match JournalHandle::spawn(j) {
@@ -80,6 +70,7 @@ impl Operators {
         };
         let wall = WallMap::new(now, chrono::Utc::now());
         let monitors: Vec<String> = cfg.monitors.iter().map(|m| m.name.clone()).collect();
+        let journal_handle = journal.clone();
         let mut obs = match Observer::new(topo, me, &monitors, cfg.api_token.clone(), journal, wall)
         {
             Ok(o) => o,
@@ -88,8 +79,21 @@ impl Operators {
                 return None;
             }
         };
-        obs.restore(&history);
-        drop(history);
+        // The newest STARTUP_READ_BYTES of history, streamed entry by entry into the incident
+        // book: start-up time and memory do not grow with the journal.
+        let started = std::time::Instant::now();
+        match for_each_recent(&cfg.state_dir, STARTUP_READ_BYTES, |e| obs.restore([&e])) {
+            Ok(r) => tracing::info!(
+                entries = r.entries,
+                skipped = r.skipped,
+                bytes = r.bytes,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "incident history read back from the journal"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "previous journal unreadable; incidents before this start are not served")
+            }
+        }
         obs.start(torn);
         if !cfg.alerts.is_empty() {
             obs.set_alerts(
@@ -122,6 +126,7 @@ impl Operators {
             obs,
             verdict_changed: false,
             server,
+            journal: journal_handle,
         })
     }
 
@@ -222,9 +227,15 @@ impl Operators {
         self.obs.tick(now);
     }
 
+    /// Applies the live parts of a reload that live here: alert rules, the API token, the
+    /// journal limits.
     pub fn reload(&mut self, cfg: &Config) {
         if let Some(a) = self.obs.alerts_mut() {
             a.set_rules(cfg.alerts.clone());
+        }
+        self.obs.api.set_token(cfg.api_token.clone());
+        if let Some(j) = &self.journal {
+            j.set_limits(journal_limits(cfg));
         }
     }
 

@@ -1,12 +1,14 @@
 //! SIGHUP reload rules: which configuration changes apply live and which are refused.
 //!
 //! Applied live: timers and thresholds (`Node::update_timing`; probes restart with the new
-//! intervals), the disk probe target, exec monitors, hooks, alert rules, the journal limits and
-//! the authentication key (the key id travels in every stamp, so keys can rotate).
+//! intervals), the disk probe target, exec monitors, hooks and the policy they imply (a fence
+//! hook added or removed changes the core's fence policy, `Node::update_options`), alert
+//! rules, the journal limits, the API token, and the keys (signing key id and accepted keys:
+//! the key id travels in every stamp, so keys rotate live).
 //! Refused — the daemon keeps running on the old configuration and logs one line per change:
 //! the cluster name, node identity (names, order, priorities), networks (names, transport,
-//! port, references), interfaces and addresses, serial lines, the listen address, the state
-//! directory and the isolation policy. These change what every node must agree on (ids,
+//! port, references), interfaces and addresses, serial lines, the listen address and the state
+//! directory. These change what every node must agree on (ids,
 //! addresses, agreement rules) or what is bound at start, so they need a coordinated restart.
 //!
 //! [`crate::config::reload_plan`] (config module) is consulted first; when it refuses nothing,
@@ -87,10 +89,6 @@ pub fn refused_changes(old: &Config, new: &Config, me: &str) -> Vec<String> {
     push(
         old.state_dir != new.state_dir,
         "state_dir changed".to_string(),
-    );
-    push(
-        differs(&old.policy, &new.policy),
-        "policy changed".to_string(),
     );
     out
 }

@@ -122,16 +122,26 @@ pub struct HookRun {
     pub output: String,
 }
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct ReloadStatus {
     pub applied: u64,
     pub refused: u64,
     pub last: Option<String>,
+    /// The last reload's result, field by field: what went live, and what was refused (then
+    /// nothing of that reload went live).
+    pub last_applied: Vec<String>,
+    pub last_refused: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct StatusFile {
     pub node: String,
+    /// The policy in force in the core: fence a silent peer before taking over (a fence hook
+    /// is configured), so a reload's effect on it can be seen.
+    pub fence_before_takeover: bool,
+    /// Key id that signs outgoing messages, and every key id accepted (rotation state).
+    pub signing_key: String,
+    pub accepted_keys: Vec<String>,
     pub pid: u32,
     pub incarnation: u64,
     pub uptime_seconds: f64,

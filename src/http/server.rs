@@ -43,17 +43,38 @@ pub struct Server {
     pub handle: JoinHandle<()>,
 }
 
-/// Binds `listen` and serves until `shutdown` resolves.
+/// Binds `listen` and serves until `shutdown` resolves, on a thread of its own with its own
+/// single-threaded runtime: however many scrapes and API calls arrive, and however long
+/// rendering takes, they never take a turn from the heartbeat loop. `Server::handle` ends when
+/// that thread's server has stopped.
 pub async fn serve<F>(listen: SocketAddr, state: ApiState, shutdown: F) -> std::io::Result<Server>
 where
     F: Future<Output = ()> + Send + 'static,
 {
-    let listener = TcpListener::bind(listen).await?;
+    let listener = std::net::TcpListener::bind(listen)?;
+    listener.set_nonblocking(true)?;
     let local_addr = listener.local_addr()?;
     if !listen.ip().is_loopback() && state.token().is_none() {
         tracing::warn!(%listen, "HTTP API listens beyond loopback without an api_token");
     }
-    let handle = tokio::spawn(accept_loop(listener, state, shutdown));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    std::thread::Builder::new()
+        .name("hadiag-http".into())
+        .spawn(move || {
+            rt.block_on(async move {
+                match TcpListener::from_std(listener) {
+                    Ok(l) => accept_loop(l, state, shutdown).await,
+                    Err(e) => tracing::error!(error = %e, "HTTP listener cannot be registered"),
+                }
+            });
+            let _ = done_tx.send(());
+        })?;
+    let handle = tokio::spawn(async move {
+        let _ = done_rx.await;
+    });
     Ok(Server { local_addr, handle })
 }
 

@@ -186,7 +186,8 @@ impl Liveness {
 pub struct ApiState {
     inner: Arc<RwLock<Inner>>,
     metrics: Metrics,
-    token: Option<Arc<str>>,
+    /// Shared by every clone (the server's included) so a reload replaces it for all.
+    token: Arc<RwLock<Option<Arc<str>>>>,
     journal_stats: Option<Arc<JournalStats>>,
     liveness: Arc<Liveness>,
 }
@@ -194,7 +195,7 @@ pub struct ApiState {
 impl std::fmt::Debug for ApiState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ApiState")
-            .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .field("token", &self.token().map(|_| "<set>"))
             .finish_non_exhaustive()
     }
 }
@@ -222,7 +223,7 @@ impl ApiState {
         ApiState {
             inner: Arc::new(RwLock::new(inner)),
             metrics,
-            token: token.filter(|t| !t.is_empty()).map(Arc::from),
+            token: Arc::new(RwLock::new(token.filter(|t| !t.is_empty()).map(Arc::from))),
             journal_stats: None,
             liveness: Arc::new(Liveness::default()),
         }
@@ -243,8 +244,15 @@ impl ApiState {
         &self.metrics
     }
 
-    pub(crate) fn token(&self) -> Option<&str> {
-        self.token.as_deref()
+    pub(crate) fn token(&self) -> Option<Arc<str>> {
+        self.token.read().ok().and_then(|t| t.clone())
+    }
+
+    /// Replaces the API token (live reload: a revoked token stops working at once).
+    pub fn set_token(&self, token: Option<String>) {
+        if let Ok(mut t) = self.token.write() {
+            *t = token.filter(|t| !t.is_empty()).map(Arc::from);
+        }
     }
 
     pub(crate) fn journal_stats(&self) -> Option<&JournalStats> {

@@ -24,7 +24,7 @@ pub use book::{IncidentBook, IncidentListItem, IncidentRecord, TimelineItem};
 pub use record::{Entry, EntryKind};
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufRead, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
@@ -78,6 +78,9 @@ pub struct Journal {
     file: File,
     size: u64,
     recovered: Option<TornTail>,
+    /// A write failed (disk full, EIO), possibly after writing part of its line: the next
+    /// line starts with a newline so the fragment ends there and costs only itself.
+    torn: bool,
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> JournalError + '_ {
@@ -132,6 +135,7 @@ impl Journal {
             file,
             size,
             recovered,
+            torn: false,
         })
     }
 
@@ -152,13 +156,41 @@ impl Journal {
             self.rotate()?;
         }
         let path = self.path();
+        if self.torn {
+            line.insert(0, b'\n');
+        }
         // One write call per line: with O_APPEND a reader never sees interleaved halves.
-        self.file.write_all(&line).map_err(io_err(&path))?;
+        if let Err(e) = self.file.write_all(&line) {
+            self.torn = true;
+            self.size = self.file.metadata().map_or(self.size, |m| m.len());
+            return Err(io_err(&path)(e));
+        }
+        self.torn = false;
         self.size += line.len() as u64;
         if entry.event.must_sync() {
             self.file.sync_data().map_err(io_err(&path))?;
         }
         Ok(())
+    }
+
+    /// New rotation limits (live reload): the next append rotates if the live file is now over
+    /// `max_bytes`; rotated files beyond the new `keep_files` are removed at once.
+    pub fn set_limits(&mut self, limits: Limits) -> Result<(), JournalError> {
+        let old = self.limits;
+        self.limits = limits;
+        let live = self.path();
+        for n in limits.keep_files.saturating_add(1)..=old.keep_files.max(limits.keep_files) {
+            let p = rotated_path(&live, n);
+            match std::fs::remove_file(&p) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_err(&p)(e)),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
     }
 
     pub fn sync(&mut self) -> Result<(), JournalError> {
@@ -230,6 +262,7 @@ pub const QUEUE_CAPACITY: usize = 1024;
 enum Msg {
     Entry(Box<Entry>),
     Flush(mpsc::SyncSender<()>),
+    Limits(Limits),
 }
 
 /// Non-blocking front of a [`Journal`] running on its own thread. Cloneable; the thread ends
@@ -264,6 +297,11 @@ impl JournalHandle {
                             let _ = j.sync();
                             let _ = done.send(());
                         }
+                        Msg::Limits(l) => {
+                            if let Err(err) = j.set_limits(l) {
+                                tracing::warn!(error = %err, "journal limits: removing old files failed");
+                            }
+                        }
                     }
                 }
                 let _ = j.sync();
@@ -293,6 +331,12 @@ impl JournalHandle {
 
     pub fn stats(&self) -> Arc<JournalStats> {
         self.stats.clone()
+    }
+
+    /// Applies new rotation limits on the writer thread, after everything queued before.
+    /// Blocks only for queue room (reloads are rare; the queue drains at disk speed).
+    pub fn set_limits(&self, limits: Limits) -> bool {
+        self.tx.send(Msg::Limits(limits)).is_ok()
     }
 }
 
@@ -330,6 +374,126 @@ pub struct ReadReport {
     pub entries: Vec<Entry>,
     pub problems: Vec<LineProblem>,
     pub files: Vec<PathBuf>,
+}
+
+/// Journal bytes a starting daemon reads back into its incident book, newest first: enough for
+/// the incidents of the last days on a busy node, small enough that a full journal (6 × 16 MiB
+/// by default) starts in well under a second and well under the unit's memory limit.
+pub const STARTUP_READ_BYTES: u64 = 4 * 1024 * 1024;
+/// Longest journal line read back; a longer one is skipped (no entry comes near it).
+pub const MAX_LINE_BYTES: usize = 1024 * 1024;
+
+/// What [`for_each_recent`] read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecentReport {
+    pub entries: u64,
+    /// Lines that were not an entry (torn, garbage, over [`MAX_LINE_BYTES`]): skipped.
+    pub skipped: u64,
+    pub bytes: u64,
+}
+
+/// Streams the newest whole lines of the journal in `dir`, at most `cap` bytes of them, to `f`
+/// oldest first, one entry at a time: memory stays bounded by one line whatever the journal's
+/// size. Files are taken newest first (live file, then `.1`, `.2`, …) until `cap` is reached;
+/// the oldest file read is entered at a line boundary. A bad line costs only itself.
+pub fn for_each_recent(
+    dir: &Path,
+    cap: u64,
+    mut f: impl FnMut(Entry),
+) -> Result<RecentReport, JournalError> {
+    let live = dir.join(FILE_NAME);
+    // (file, offset to start from), newest first.
+    let mut plan: Vec<(PathBuf, u64)> = Vec::new();
+    let mut left = cap;
+    for n in 0..=1000u32 {
+        if left == 0 {
+            break;
+        }
+        let p = rotated_path(&live, n);
+        let size = match std::fs::metadata(&p) {
+            Ok(m) => m.len(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                if n == 0 {
+                    continue; // rotated files may exist without a live one
+                }
+                break;
+            }
+            Err(e) => return Err(io_err(&p)(e)),
+        };
+        let take = size.min(left);
+        left -= take;
+        plan.push((p, size - take));
+    }
+    let mut report = RecentReport::default();
+    for (path, start) in plan.into_iter().rev() {
+        let file = File::open(&path).map_err(io_err(&path))?;
+        let mut r = io::BufReader::new(file);
+        r.seek(SeekFrom::Start(start)).map_err(io_err(&path))?;
+        let mut line = Vec::new();
+        if start > 0 {
+            // Entered mid-file: the first (partial) line belongs to older history.
+            let n = read_line_bounded(&mut r, &mut line).map_err(io_err(&path))?;
+            report.bytes += n as u64;
+        }
+        loop {
+            line.clear();
+            let n = read_line_bounded(&mut r, &mut line).map_err(io_err(&path))?;
+            if n == 0 {
+                break;
+            }
+            report.bytes += n as u64;
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            match serde_json::from_slice::<Entry>(&line) {
+                Ok(e) => {
+                    report.entries += 1;
+                    f(e);
+                }
+                Err(_) => report.skipped += 1,
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Reads one line into `out` (without its newline), keeping at most [`MAX_LINE_BYTES`]; a
+/// longer line is consumed and returned empty-but-counted as garbage. Returns bytes consumed.
+fn read_line_bounded<R: BufRead>(r: &mut R, out: &mut Vec<u8>) -> io::Result<usize> {
+    let mut consumed = 0;
+    let mut over = false;
+    loop {
+        let buf = r.fill_buf()?;
+        if buf.is_empty() {
+            break;
+        }
+        let (chunk, done) = match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (buf.len(), false),
+        };
+        let data = buf.get(..chunk).unwrap_or(&[]);
+        let data = if done {
+            data.get(..chunk - 1).unwrap_or(&[])
+        } else {
+            data
+        };
+        if !over && out.len() + data.len() <= MAX_LINE_BYTES {
+            out.extend_from_slice(data);
+        } else {
+            over = true;
+            out.clear();
+        }
+        r.consume(chunk);
+        consumed += chunk;
+        if done {
+            break;
+        }
+    }
+    if over {
+        // Not JSON: counted as a skipped line by the caller.
+        out.extend_from_slice(b"\x00");
+    }
+    Ok(consumed)
 }
 
 /// Largest journal file read (bounded memory for `explain`): the configured `max_bytes` is far

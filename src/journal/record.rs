@@ -737,10 +737,17 @@ pub enum EntryKind {
 
 impl EntryKind {
     /// Incident opens and closes are fsync'ed: they are what `explain` needs after a crash.
+    /// Lines fsynced as they are written: an incident's open, agreement and close, and the
+    /// hook runs and alert deliveries that belong to it (a few per incident), so after a crash
+    /// the journal says what was done about an incident as surely as that it happened.
     pub fn must_sync(&self) -> bool {
         matches!(
             self,
-            EntryKind::IncidentOpened { .. } | EntryKind::IncidentClosed { .. }
+            EntryKind::IncidentOpened { .. }
+                | EntryKind::IncidentAgreed { .. }
+                | EntryKind::IncidentClosed { .. }
+                | EntryKind::Action { .. }
+                | EntryKind::Alert { .. }
         )
     }
 

@@ -5,7 +5,9 @@
 //! group* is killed (the child is started in its own group with `process_group(0)`, then
 //! `kill(-pgid, SIGKILL)`), so a monitor's own children cannot linger. Output is bounded: at most
 //! [`MAX_OUTPUT_BYTES`] of stdout and of stderr are kept, the rest is read and discarded so the
-//! child never blocks on a full pipe.
+//! child never blocks on a full pipe. A run ends when the child exits: descendants it leaves
+//! behind (a service started with `svc &`) keep running; pipes they still hold are read for
+//! [`PIPE_GRACE`] more and then closed.
 //!
 //! Must not: judge (the core decides what a failing monitor means), or block the driver (every
 //! run is its own task).
@@ -23,6 +25,10 @@ use tokio::sync::mpsc;
 pub const MAX_OUTPUT_BYTES: usize = 16 * 1024;
 /// Summary lines are cut to this many characters (they end up in views, logs and metrics).
 pub const MAX_SUMMARY_CHARS: usize = 200;
+/// How long the output pipes stay open after the child exited, for descendants that still hold
+/// them (a background service a takeover hook started): enough to collect late lines, short
+/// enough that the hook's result is not held up.
+pub const PIPE_GRACE: Duration = Duration::from_millis(500);
 /// Largest stdin payload written to a child (hooks' JSON diagnosis).
 pub const MAX_STDIN_BYTES: usize = 256 * 1024;
 
@@ -81,28 +87,33 @@ impl RunResult {
     }
 }
 
-/// Reads a stream to its end, keeping the first `limit` bytes.
-async fn read_bounded<R: AsyncRead + Unpin>(r: Option<R>, limit: usize) -> (Vec<u8>, bool) {
+/// Output read so far from one stream: the first `limit` bytes, and whether more came.
+#[derive(Default)]
+struct Kept {
+    bytes: Vec<u8>,
+    truncated: bool,
+}
+
+/// Reads a stream to its end (or until dropped), keeping the first `limit` bytes in `kept`, so
+/// whatever was read survives a reader cut short.
+async fn read_bounded<R: AsyncRead + Unpin>(r: Option<R>, limit: usize, kept: &mut Kept) {
     let Some(mut r) = r else {
-        return (Vec::new(), false);
+        return;
     };
-    let mut kept = Vec::new();
-    let mut truncated = false;
     let mut buf = [0u8; 4096];
     loop {
         match r.read(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => {
-                let room = limit.saturating_sub(kept.len());
+                let room = limit.saturating_sub(kept.bytes.len());
                 let take = n.min(room);
-                kept.extend_from_slice(buf.get(..take).unwrap_or(&[]));
+                kept.bytes.extend_from_slice(buf.get(..take).unwrap_or(&[]));
                 if take < n {
-                    truncated = true;
+                    kept.truncated = true;
                 }
             }
         }
     }
-    (kept, truncated)
 }
 
 fn kill_group(pid: Option<u32>) {
@@ -166,23 +177,40 @@ pub async fn run_bounded(spec: &RunSpec) -> RunResult {
     }
     let out = child.stdout.take();
     let err = child.stderr.take();
-    let waited = tokio::time::timeout(spec.timeout, async {
-        let (o, e, status) = tokio::join!(
-            read_bounded(out, MAX_OUTPUT_BYTES),
-            read_bounded(err, MAX_OUTPUT_BYTES),
-            child.wait()
-        );
-        (o, e, status)
-    })
-    .await;
-    match waited {
-        Ok(((o, ot), (e, et), status)) => {
-            result.stdout = String::from_utf8_lossy(&o).into_owned();
-            result.stderr = String::from_utf8_lossy(&e).into_owned();
-            result.truncated = ot || et;
+    let (mut o, mut e) = (Kept::default(), Kept::default());
+    let deadline = started + spec.timeout;
+    let status = {
+        let reading = async {
+            tokio::join!(
+                read_bounded(out, MAX_OUTPUT_BYTES, &mut o),
+                read_bounded(err, MAX_OUTPUT_BYTES, &mut e)
+            )
+        };
+        tokio::pin!(reading);
+        let mut read_all = false;
+        let status = loop {
+            tokio::select! {
+                s = child.wait() => break Some(s),
+                _ = &mut reading, if !read_all => read_all = true,
+                _ = tokio::time::sleep_until(deadline) => break None,
+            }
+        };
+        if status.is_some() && !read_all {
+            // Exited, but something it started in the background still holds the pipes (a
+            // service started with `svc &`): take what comes within a short grace, then close
+            // our ends. The run succeeded; its children are not ours to wait for or kill.
+            let _ = tokio::time::timeout(PIPE_GRACE, &mut reading).await;
+        }
+        status
+    };
+    result.stdout = String::from_utf8_lossy(&o.bytes).into_owned();
+    result.stderr = String::from_utf8_lossy(&e.bytes).into_owned();
+    result.truncated = o.truncated || e.truncated;
+    match status {
+        Some(status) => {
             result.exit_code = status.ok().and_then(|s| s.code());
         }
-        Err(_) => {
+        None => {
             result.timed_out = true;
             kill_group(pid);
             // The group is SIGKILLed: reaping is immediate; bound it anyway.

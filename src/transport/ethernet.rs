@@ -114,12 +114,8 @@ impl EthernetLink {
                                 source: Source::Ethernet(src),
                                 bytes: body.to_vec(),
                             };
-                            match inbound.try_send(frame) {
-                                Ok(()) => {}
-                                Err(mpsc::error::TrySendError::Full(_)) => {
-                                    TransportStats::bump(&stats.inbound_dropped)
-                                }
-                                Err(mpsc::error::TrySendError::Closed(_)) => return,
+                            if !super::enqueue(&inbound, &stats, frame) {
+                                return;
                             }
                         }
                         Err(e) if e.kind() == io::ErrorKind::TimedOut => {}

@@ -44,11 +44,82 @@ pub struct Inbound {
     pub bytes: Vec<u8>,
 }
 
+/// Most frames one path (a network, or the serial lines) may have waiting in the inbound
+/// channel: a flood or a switching loop on one network fills its own share and is dropped
+/// there, while every other path keeps room (at most 8 networks + serial share
+/// [`INBOUND_QUEUE`]). Each share is still ~0.7 s of the design load of its path.
+pub const PATH_QUEUE: usize = INBOUND_QUEUE / (crate::config::MAX_NETWORKS + 1);
+
+/// Per-path occupancy of the shared inbound channel: receivers [`PathQuota::admit`] a frame
+/// before queueing it, the driver [`PathQuota::release`]s it when taken out.
+#[derive(Debug, Default)]
+pub struct PathQuota {
+    used: [std::sync::atomic::AtomicUsize; crate::config::MAX_NETWORKS + 1],
+}
+
+impl PathQuota {
+    fn slot(&self, path: Path) -> Option<&std::sync::atomic::AtomicUsize> {
+        match path {
+            Path::Network(n) => self.used.get(n.index()),
+            Path::Serial => self.used.last(),
+        }
+    }
+
+    /// Takes a place for a frame of `path`; false when its share is full (drop the frame).
+    pub fn admit(&self, path: Path) -> bool {
+        let Some(slot) = self.slot(path) else {
+            return false;
+        };
+        slot.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            (n < PATH_QUEUE).then_some(n + 1)
+        })
+        .is_ok()
+    }
+
+    /// Gives back the place of a frame of `path` (taken out, or not queued after all).
+    pub fn release(&self, path: Path) {
+        if let Some(slot) = self.slot(path) {
+            let _ = slot.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+        }
+    }
+}
+
+/// Queues `frame` if its path has room; counts it as dropped otherwise. `false` when the
+/// driver is gone (receivers then stop).
+pub fn enqueue(
+    tx: &tokio::sync::mpsc::Sender<Inbound>,
+    stats: &TransportStats,
+    frame: Inbound,
+) -> bool {
+    let path = frame.path;
+    if !stats.quota.admit(path) {
+        TransportStats::bump(&stats.inbound_dropped);
+        return true;
+    }
+    match tx.try_send(frame) {
+        Ok(()) => true,
+        Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => {
+            stats.quota.release(path);
+            TransportStats::bump(&stats.inbound_dropped);
+            true
+        }
+        Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => {
+            stats.quota.release(path);
+            false
+        }
+    }
+}
+
 /// Counters shared by all transports (read by the driver for metrics and logs).
 #[derive(Debug, Default)]
 pub struct TransportStats {
-    /// Frames dropped because the inbound channel was full.
+    /// Frames dropped because their path's share of the inbound channel was full.
     pub inbound_dropped: AtomicU64,
+    /// Datagrams from an address that is no configured peer on that network, dropped before
+    /// queueing (junk floods, strays): they never cost a decode.
+    pub foreign_dropped: AtomicU64,
+    /// Per-path shares of the inbound channel.
+    pub quota: PathQuota,
     /// Frames not sent: socket buffer full, serial writer queue full, or a send error.
     pub send_failed: AtomicU64,
     /// Frames sent.

@@ -206,12 +206,8 @@ impl SerialLink {
                                         source: Source::Serial(dev.clone()),
                                         bytes: line,
                                     };
-                                    match inbound.try_send(frame) {
-                                        Ok(()) => {}
-                                        Err(mpsc::error::TrySendError::Full(_)) => {
-                                            TransportStats::bump(&stats.inbound_dropped)
-                                        }
-                                        Err(mpsc::error::TrySendError::Closed(_)) => return,
+                                    if !super::enqueue(&inbound, &stats, frame) {
+                                        return;
                                     }
                                 }
                             }

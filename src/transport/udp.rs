@@ -4,7 +4,7 @@
 //! Binding to the device matters: without it the kernel could route a heartbeat for network A
 //! out of the NIC on B, and a dead NIC on A would go unnoticed.
 
-use super::{Inbound, Source, TransportStats, RECV_BUFFER_BYTES};
+use super::{enqueue, Inbound, Source, TransportStats, RECV_BUFFER_BYTES};
 use crate::core::topology::{NetworkId, NodeId};
 use crate::core::wire::Path;
 use crate::daemon::clock::Clock;
@@ -66,10 +66,15 @@ impl UdpLink {
         stats: Arc<TransportStats>,
     ) -> io::Result<(UdpLink, tokio::task::JoinHandle<()>)> {
         let (rx, tx) = bind(device, address, port)?;
+        // Peers' addresses on this network: anything else is dropped before it is queued.
+        let allowed: std::collections::BTreeSet<IpAddr> = peers.values().map(|a| a.ip()).collect();
         let handle = tokio::spawn(async move {
             let mut buf = vec![0u8; RECV_BUFFER_BYTES];
             loop {
                 match rx.recv_from(&mut buf).await {
+                    Ok((_, from)) if !allowed.contains(&from.ip()) => {
+                        TransportStats::bump(&stats.foreign_dropped);
+                    }
                     Ok((n, from)) => {
                         let frame = Inbound {
                             path: Path::Network(network),
@@ -77,12 +82,8 @@ impl UdpLink {
                             source: Source::Udp(from),
                             bytes: buf.get(..n).unwrap_or(&[]).to_vec(),
                         };
-                        match inbound.try_send(frame) {
-                            Ok(()) => {}
-                            Err(mpsc::error::TrySendError::Full(_)) => {
-                                TransportStats::bump(&stats.inbound_dropped)
-                            }
-                            Err(mpsc::error::TrySendError::Closed(_)) => return,
+                        if !enqueue(&inbound, &stats, frame) {
+                            return;
                         }
                     }
                     // ICMP port unreachable from a peer that is down surfaces here as
@@ -123,6 +124,8 @@ impl UdpLink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transport::{PathQuota, PATH_QUEUE};
+    use std::sync::atomic::Ordering;
 
     #[tokio::test]
     async fn loopback_round_trip() {
@@ -153,5 +156,70 @@ mod tests {
             .unwrap();
         assert_eq!(got.bytes, b"HADIAG/1 hello");
         assert_eq!(got.path, Path::Network(NetworkId(0)));
+    }
+
+    /// A datagram from an address that is no peer on the network is dropped before it is
+    /// queued, and counted; a flood of them cannot take a peer's place in the queue.
+    #[tokio::test]
+    async fn datagrams_from_strangers_are_dropped_before_queueing() {
+        let stats = Arc::new(TransportStats::default());
+        let (tx, mut rx) = mpsc::channel(8);
+        let lo: IpAddr = "127.0.0.1".parse().unwrap();
+        let port = std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        // The only peer is 127.0.0.2; datagrams from 127.0.0.1 are strangers.
+        let peer: IpAddr = "127.0.0.2".parse().unwrap();
+        let (_a, _ha) = UdpLink::start(
+            NetworkId(0),
+            "lo",
+            lo,
+            port,
+            BTreeMap::from([(NodeId(1), SocketAddr::new(peer, port))]),
+            Clock::new(),
+            tx,
+            stats.clone(),
+        )
+        .unwrap();
+        let stranger = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        for _ in 0..100 {
+            stranger.send_to(b"junk", (lo, port)).unwrap();
+        }
+        let from_peer = std::net::UdpSocket::bind((peer, 0)).unwrap();
+        from_peer.send_to(b"HADIAG/1 hello", (lo, port)).unwrap();
+        let got = tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv())
+            .await
+            .expect("the peer's datagram")
+            .unwrap();
+        assert_eq!(
+            got.bytes, b"HADIAG/1 hello",
+            "a stranger's datagram was queued"
+        );
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        while stats.foreign_dropped.load(Ordering::Relaxed) < 100 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "strangers not counted"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(stats.inbound_dropped.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn a_flooded_path_fills_only_its_own_share() {
+        let q = PathQuota::default();
+        let a = Path::Network(NetworkId(0));
+        let mut admitted = 0;
+        while q.admit(a) {
+            admitted += 1;
+        }
+        assert_eq!(admitted, PATH_QUEUE);
+        assert!(q.admit(Path::Network(NetworkId(1))));
+        assert!(q.admit(Path::Serial));
+        q.release(a);
+        assert!(q.admit(a));
     }
 }

@@ -1,6 +1,23 @@
 //! Typed message to bytes. Every value is checked against the same rules the decoder applies,
 //! so whatever `encode` returns, `decode` accepts and maps back to an equal message
 //! (for canonical messages: sorted, duplicate-free incident subjects; whole-millisecond holds).
+//!
+//! # Fitting the limit
+//!
+//! A heartbeat is never dropped for its size: when the full message would exceed
+//! [`MAX_MESSAGE_BYTES`], the encoder sheds optional detail, one step at a time, in this order,
+//! and adds the extension `shed=<step>+<step>…` naming what it left out:
+//!
+//! 1. `echo` — RTT measurement only; the peers skip one RTT sample.
+//! 2. `degraded` — the per-network quality qualifiers; `heard` itself stays.
+//! 3. `failing` — the failing monitor names (also shed when more than [`MAX_MONITORS`] fail).
+//! 4. `incident` — the sender's current incident (heartbeats only; a proposal's verdict is
+//!    never shed). Shed whole, never cut short: a summary with missing subjects would differ
+//!    from the real one and mislead agreement; the proposals and acks still carry it.
+//!
+//! The header, link/reference state, `heard` lists, serial, disk, state and stamp are
+//! mandatory: if they alone exceed the limit, encoding fails with `Oversize` (the
+//! configuration check computes this worst case and refuses such clusters up front).
 
 use super::error::EncodeError;
 use super::stamp::Keyring;
@@ -64,7 +81,7 @@ impl Out {
         Ok(())
     }
 
-    fn net_view(&mut self, t: &Topology, id: NetworkId, v: &NetView) -> R<()> {
+    fn net_view(&mut self, t: &Topology, id: NetworkId, v: &NetView, shed: bool) -> R<()> {
         let name = network(t, "net", id)?;
         self.field(&format!("{NET_PREFIX}{name}"));
         let _ = write!(
@@ -78,7 +95,7 @@ impl Out {
             self.s.push_str(",heard:");
             self.nodes(t, &field, &v.heard)?;
         }
-        if !v.degraded.is_empty() {
+        if !shed && !v.degraded.is_empty() {
             self.s.push_str(",degraded:");
             self.nodes(t, &field, &v.degraded)?;
         }
@@ -137,9 +154,9 @@ impl Out {
         Ok(())
     }
 
-    fn view(&mut self, t: &Topology, v: &View) -> R<()> {
+    fn view(&mut self, t: &Topology, v: &View, shed: Shed) -> R<()> {
         for (&id, nv) in &v.nets {
-            self.net_view(t, id, nv)?;
+            self.net_view(t, id, nv, shed.degraded)?;
         }
         if !v.serial.is_empty() {
             self.field("serial");
@@ -157,14 +174,7 @@ impl Out {
         }
         self.field("disk");
         self.s.push_str(disk_token(v.disk));
-        if !v.failing_monitors.is_empty() {
-            if v.failing_monitors.len() > MAX_MONITORS {
-                return Err(EncodeError::invalid(
-                    "failing",
-                    "too many monitors",
-                    &v.failing_monitors.len().to_string(),
-                ));
-            }
+        if !shed.failing && !v.failing_monitors.is_empty() {
             self.field("failing");
             for (i, m) in v.failing_monitors.iter().enumerate() {
                 if !is_valid_monitor_name(m) {
@@ -186,7 +196,7 @@ impl Out {
             (false, true) => self.s.push_str(" state=isolated"),
             (true, true) => self.s.push_str(" state=quiesced,isolated"),
         }
-        if let Some(i) = &v.incident {
+        if let Some(i) = v.incident.as_ref().filter(|_| !shed.incident) {
             self.incident(t, "incident", i)?;
         }
         Ok(())
@@ -214,10 +224,158 @@ impl Out {
     }
 }
 
+/// What the encoder left out of a message to fit [`MAX_MESSAGE_BYTES`] (see the module docs
+/// for the order). All false: the message went out whole.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Shed {
+    pub echo: bool,
+    pub degraded: bool,
+    pub failing: bool,
+    pub incident: bool,
+}
+
+/// Extension key naming the shed steps (an extension, so older receivers simply ignore it).
+pub const SHED_KEY: &str = "shed";
+
+impl Shed {
+    /// The shedding steps, in order: each one sheds everything the previous one did.
+    pub const STEPS: [Shed; 5] = [
+        Shed {
+            echo: false,
+            degraded: false,
+            failing: false,
+            incident: false,
+        },
+        Shed {
+            echo: true,
+            degraded: false,
+            failing: false,
+            incident: false,
+        },
+        Shed {
+            echo: true,
+            degraded: true,
+            failing: false,
+            incident: false,
+        },
+        Shed {
+            echo: true,
+            degraded: true,
+            failing: true,
+            incident: false,
+        },
+        Shed {
+            echo: true,
+            degraded: true,
+            failing: true,
+            incident: true,
+        },
+    ];
+
+    pub fn any(self) -> bool {
+        self != Shed::default()
+    }
+
+    /// The message a receiver decodes when `msg` went out with these steps shed: what
+    /// [`encode_fitted`] promises (tests and the simulator compare against it).
+    pub fn apply(self, msg: &Message) -> Message {
+        let mut m = msg.clone();
+        if !self.any() {
+            return m;
+        }
+        match &mut m.body {
+            Body::Heartbeat { view, echo } => {
+                if self.echo {
+                    echo.clear();
+                }
+                self.apply_view(view, true);
+            }
+            Body::Proposal { view, .. } => self.apply_view(view, false),
+            _ => {}
+        }
+        m.extensions.retain(|(k, _)| k != SHED_KEY);
+        m.extensions.push((SHED_KEY.to_string(), self.token()));
+        m
+    }
+
+    fn apply_view(self, view: &mut View, heartbeat: bool) {
+        if self.degraded {
+            for nv in view.nets.values_mut() {
+                nv.degraded.clear();
+            }
+        }
+        if self.failing {
+            view.failing_monitors.clear();
+        }
+        if self.incident && heartbeat {
+            view.incident = None;
+        }
+    }
+
+    /// `echo+degraded+…`, the value of the `shed=` extension ("" when nothing was shed).
+    pub fn token(self) -> String {
+        [
+            (self.echo, "echo"),
+            (self.degraded, "degraded"),
+            (self.failing, "failing"),
+            (self.incident, "incident"),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, t)| *t)
+        .collect::<Vec<_>>()
+        .join("+")
+    }
+}
+
 /// Encode `msg` as one signed datagram for `topology`'s cluster, stamped with the current key
-/// of `keys`. Fails with `Oversize` beyond [`MAX_MESSAGE_BYTES`] and `Invalid` for values the
-/// wire cannot carry.
+/// of `keys`. Sheds optional detail to fit (module docs); fails with `Oversize` when even the
+/// mandatory part exceeds [`MAX_MESSAGE_BYTES`] and `Invalid` for values the wire cannot carry.
 pub fn encode(msg: &Message, topology: &Topology, keys: &Keyring) -> Result<Vec<u8>, EncodeError> {
+    encode_fitted(msg, topology, keys).map(|(b, _)| b)
+}
+
+/// [`encode`], also saying what was shed.
+pub fn encode_fitted(
+    msg: &Message,
+    topology: &Topology,
+    keys: &Keyring,
+) -> Result<(Vec<u8>, Shed), EncodeError> {
+    let heartbeat = matches!(msg.body, Body::Heartbeat { .. });
+    let has_view = matches!(msg.body, Body::Heartbeat { .. } | Body::Proposal { .. });
+    let too_many_monitors = match &msg.body {
+        Body::Heartbeat { view, .. } | Body::Proposal { view, .. } => {
+            view.failing_monitors.len() > MAX_MONITORS
+        }
+        _ => false,
+    };
+    let mut last = None;
+    for shed in Shed::STEPS {
+        if shed.any() && !has_view {
+            break;
+        }
+        if shed.incident && !heartbeat {
+            break;
+        }
+        if too_many_monitors && !shed.failing {
+            continue;
+        }
+        let text = render(msg, topology, shed)?;
+        let len = text.len() + keys.stamp_len();
+        if len <= MAX_MESSAGE_BYTES {
+            let mut bytes = text.into_bytes();
+            keys.append_stamp(&mut bytes);
+            return Ok((bytes, shed));
+        }
+        last = Some(len);
+    }
+    Err(EncodeError::Oversize {
+        len: last.unwrap_or(usize::MAX),
+    })
+}
+
+/// The message without its stamp, with the `shed` steps left out.
+fn render(msg: &Message, topology: &Topology, shed: Shed) -> R<String> {
     let t = topology;
     if !is_valid_cluster_name(&t.cluster) {
         return Err(EncodeError::invalid(
@@ -246,12 +404,14 @@ pub fn encode(msg: &Message, topology: &Topology, keys: &Keyring) -> Result<Vec<
     );
     match &msg.body {
         Body::Heartbeat { view, echo } => {
-            o.view(t, view)?;
-            o.echo(t, echo)?;
+            o.view(t, view, shed)?;
+            if !shed.echo {
+                o.echo(t, echo)?;
+            }
         }
         Body::Proposal { incident, view } => {
             o.incident(t, VERDICT_KEY, incident)?;
-            o.view(t, view)?;
+            o.view(t, view, shed)?;
         }
         Body::Ack { incident } => o.incident(t, VERDICT_KEY, incident)?,
         Body::Isolated { incident } => {
@@ -275,14 +435,21 @@ pub fn encode(msg: &Message, topology: &Topology, keys: &Keyring) -> Result<Vec<
                 v,
             ));
         }
+        if shed.any() && k == SHED_KEY {
+            continue;
+        }
         o.field(k);
         o.s.push_str(v);
     }
-    let len = o.s.len() + keys.stamp_len();
-    if len > MAX_MESSAGE_BYTES {
-        return Err(EncodeError::Oversize { len });
+    if shed.any() {
+        o.field(SHED_KEY);
+        o.s.push_str(&shed.token());
     }
-    let mut bytes = o.s.into_bytes();
-    keys.append_stamp(&mut bytes);
-    Ok(bytes)
+    Ok(o.s)
+}
+
+/// Length of `msg` signed by `keys` with the `shed` steps left out, limit not applied: how the
+/// configuration check sizes the worst case.
+pub fn fitted_len(msg: &Message, topology: &Topology, keys: &Keyring, shed: Shed) -> R<usize> {
+    Ok(render(msg, topology, shed)?.len() + keys.stamp_len())
 }

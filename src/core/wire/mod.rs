@@ -61,7 +61,7 @@ mod resolve;
 mod stamp;
 mod syntax;
 
-pub use encode::encode;
+pub use encode::{encode, encode_fitted, fitted_len, Shed, SHED_KEY};
 pub use error::{DecodeError, EncodeError, KeyError, ReplayKind, DECODE_REASONS};
 pub use message::*;
 pub use raw::{parse, RawMessage, RawStamp};
