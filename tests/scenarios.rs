@@ -995,3 +995,114 @@ fn codec_roundtrip_run_matches_plain_run() {
     };
     assert_eq!(mk(false), mk(true), "the wire codec must be transparent");
 }
+
+// ----- regressions: seeds the sweep found ------------------------------------------------
+
+/// One seed the sweep found, written out: shape, fence policy and schedule exactly as
+/// `config_for_seed` drew them (same simulation seed, so the same loss draws), with the
+/// default timers of the sweep at the time. Each must now run clean under S1–S5.
+struct Regression {
+    seed: u64,
+    what: &'static str,
+    shape: Shape,
+    faults: Vec<(u64, Option<u64>, SimFault)>,
+}
+
+const fn att(node: u16, network: u16, mode: AttachmentMode) -> SimFault {
+    SimFault::Attachment {
+        node: NodeId(node),
+        network: NetworkId(network),
+        mode,
+    }
+}
+
+fn one_net(nodes: usize, serial: SerialLayout, references: bool) -> Shape {
+    Shape {
+        nodes,
+        networks: 1,
+        serial,
+        references,
+    }
+}
+
+fn regressions() -> Vec<Regression> {
+    use AttachmentMode::*;
+    vec![
+        Regression {
+            seed: 3022,
+            what: "S1: hub A flapping + n1.A rx-only; n1 and n2 both active",
+            shape: one_net(3, SerialLayout::None, true),
+            faults: vec![
+                (
+                    1_936,
+                    None,
+                    SimFault::Flap {
+                        inner: Box::new(SimFault::HubDown { network: A }),
+                        period: Duration::from_millis(1_205),
+                    },
+                ),
+                (4_791, None, att(0, 0, RxOnly)),
+            ],
+        },
+        Regression {
+            seed: 11432,
+            what: "S1': serial ring, n2 held n1's services while n1 was active and reachable",
+            shape: one_net(3, SerialLayout::Ring, true),
+            faults: vec![
+                (5_841, Some(7_804), att(0, 0, Silent)),
+                (7_158, None, att(1, 0, RxOnly)),
+                (14_840, None, SimFault::Loss { permille: 29 }),
+            ],
+        },
+        Regression {
+            seed: 4702,
+            what: "S2: 2 nodes, n1.A lossy 24.8 %: tie-broken cut-off isolated n1",
+            shape: one_net(2, SerialLayout::None, false),
+            faults: vec![(6_213, None, att(0, 0, Lossy { permille: 248 }))],
+        },
+        Regression {
+            seed: 22207,
+            what: "S2: 2 nodes, n1.A lossy 29.5 %",
+            shape: one_net(2, SerialLayout::None, false),
+            faults: vec![
+                (1_299, Some(8_047), att(0, 0, Lossy { permille: 295 })),
+                (11_943, None, att(0, 0, TxOnly)),
+            ],
+        },
+        Regression {
+            seed: 32865,
+            what: "S2: 2 nodes + serial, loss 0.8 % + n2.A lossy 26.5 %",
+            shape: one_net(2, SerialLayout::Ring, false),
+            faults: vec![
+                (1_583, Some(8_998), SimFault::Loss { permille: 8 }),
+                (6_495, Some(14_053), att(1, 0, Lossy { permille: 265 })),
+                (15_207, Some(16_688), att(0, 0, TxOnly)),
+            ],
+        },
+    ]
+}
+
+#[test]
+fn sweep_regressions_run_clean() {
+    let mut failures = Vec::new();
+    for r in regressions() {
+        let mut schedule = Schedule::new();
+        for (start, end, fault) in r.faults {
+            schedule = schedule.with(at(start), end.map(at), fault);
+        }
+        let mut c = SimConfig::new(r.shape.clone());
+        c.seed = r.seed;
+        c.horizon = Duration::from_secs(20);
+        c.schedule = schedule;
+        let mut sim = Sim::new(c);
+        if let Err(v) = sim.run() {
+            failures.push(format!(
+                "seed {} ({}): {v}\n{}",
+                r.seed,
+                r.what,
+                describe(&sim)
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}

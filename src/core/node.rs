@@ -249,6 +249,9 @@ struct PeerInfo {
     quiesced: bool,
     incident: Option<IncidentSummary>,
     incarnation: u64,
+    /// Its last service claims and when it made them (rule 8).
+    holds: BTreeMap<NodeId, IncidentId>,
+    claimed_at: Option<Instant>,
 }
 
 #[derive(Clone, Debug)]
@@ -300,6 +303,10 @@ pub struct Node {
     cut_off_verdict_since: Option<Instant>,
     rejoin_ready_since: Option<Instant>,
     held: BTreeMap<NodeId, IncidentId>,
+    /// Isolated and ready to rejoin once nobody claims our services (advertised).
+    rejoin_ready: bool,
+    /// The operator ran `resume` while isolated under the manual policy: rejoin once handed back.
+    released: bool,
     fencing: BTreeMap<NodeId, Fencing>,
     wake: Option<Instant>,
     transmits: VecDeque<Transmit>,
@@ -364,6 +371,8 @@ impl Node {
             cut_off_verdict_since: None,
             rejoin_ready_since: None,
             held: BTreeMap::new(),
+            rejoin_ready: false,
+            released: false,
             fencing: BTreeMap::new(),
             wake: None,
             transmits: VecDeque::new(),
@@ -484,6 +493,8 @@ impl Node {
                 info.isolated = view.isolated;
                 info.quiesced = view.quiesced;
                 info.incident = view.incident.clone();
+                info.holds = view.holds.clone();
+                info.claimed_at = Some(now);
             }
             Body::Isolated { .. } => info.isolated = true,
             Body::Quiesce => info.quiesced = true,
@@ -613,7 +624,19 @@ impl Node {
                 "planned maintenance ended (resume)".to_string(),
             );
         } else if self.isolation.is_some() {
-            self.rejoin(now);
+            // Rule 8: a peer that runs our services hands them back first.
+            if self.claims_on_me(now).is_empty() {
+                self.rejoin(now);
+            } else {
+                self.released = true;
+                self.rejoin_ready = true;
+                self.alert(
+                    Severity::Info,
+                    None,
+                    "resume: rejoining once the peers holding this node's services hand them back"
+                        .to_string(),
+                );
+            }
         }
         self.last_activity = now;
     }
@@ -691,6 +714,8 @@ impl Node {
         v.quiesced = self.quiesced;
         v.isolated = self.isolation_confirmed();
         v.incident = self.incident.as_ref().map(|i| i.summary.clone());
+        v.holds = self.held.clone();
+        v.rejoin_ready = self.isolation.is_some() && self.rejoin_ready;
     }
 
     fn snapshot(&self, now: Instant) -> ClusterView {
@@ -1079,10 +1104,23 @@ impl Node {
     }
 
     fn isolate(&mut self, now: Instant, reason: String) {
+        self.isolate_in(now, None, reason);
+    }
+
+    /// Isolates under `incident` (or the current one, or a fresh cut-off incident).
+    fn isolate_in(&mut self, now: Instant, incident: Option<IncidentId>, reason: String) {
         if self.isolation.is_some() {
             return;
         }
-        let id = self.ensure_incident(now, VerdictKind::CutOff, vec![Component::Node(self.me)]);
+        let id = match incident {
+            Some(id) => id,
+            None => self.ensure_incident(now, VerdictKind::CutOff, vec![Component::Node(self.me)]),
+        };
+        // The isolate hook quiesces everything this node runs, the services it took over
+        // included: it claims nothing any more.
+        self.held.clear();
+        self.rejoin_ready = false;
+        self.released = false;
         self.isolation = Some(Isolation {
             incident: id,
             confirmed: false,
@@ -1117,6 +1155,8 @@ impl Node {
 
     fn rejoin(&mut self, now: Instant) {
         let incident = self.isolation.take().map(|i| i.incident);
+        self.rejoin_ready = false;
+        self.released = false;
         self.cut_since = None;
         self.losing_since = None;
         self.cut_off_verdict_since = None;
@@ -1228,8 +1268,9 @@ impl Node {
             self.losing_since = None;
         }
         // Rule 1: a cut-off verdict about us.
-        let cut_off_me =
-            agreement::isolation_subjects(self.diagnosis.kind, &self.diagnosis.subjects)
+        // Rule 9: an ambiguous verdict (a tie broken by priors) isolates nobody.
+        let cut_off_me = !self.diagnosis.ambiguous
+            && agreement::isolation_subjects(self.diagnosis.kind, &self.diagnosis.subjects)
                 .contains(&me);
         if cut_off_me {
             let since = *self.cut_off_verdict_since.get_or_insert(now);
@@ -1269,6 +1310,21 @@ impl Node {
             return; // planned maintenance: no isolation, no takeover
         }
 
+        // Rule 8: a peer runs our services (we were frozen, partitioned or restarted while it
+        // took them over). Resuming them would make two holders: isolate at once instead.
+        if self.isolation.is_none() {
+            if let Some(&(holder, id)) = self.claims_on_me(now).first() {
+                let reason = format!(
+                    "{} holds this node's services (incident {}:{}); not resuming them, rejoining only after it hands them back (rule 8)",
+                    self.name(holder),
+                    self.name(id.opener),
+                    id.number
+                );
+                self.isolate_in(now, Some(id), reason);
+                return;
+            }
+        }
+
         if self.isolation.is_some() {
             self.isolated_duties(now, &reasons, &heard, reach_ref);
             return;
@@ -1294,7 +1350,9 @@ impl Node {
         let incident_id = self.incident.as_ref().map(|i| i.summary.id);
         // Peers that confirmed their isolation: take over their services.
         for &p in &isolated_peers {
-            if designated && !self.held.contains_key(&p) && heard.contains(&p) {
+            // A peer ready to rejoin waits for its services to come back, not to be taken.
+            let ready = self.fresh_peers.get(&p).is_some_and(|v| v.rejoin_ready);
+            if designated && !ready && !self.held.contains_key(&p) && heard.contains(&p) {
                 let id = self
                     .fresh_peers
                     .get(&p)
@@ -1317,6 +1375,12 @@ impl Node {
             let Some(&since) = self.silent_since.get(&p) else {
                 continue;
             };
+            // Rule 7: death needs transitive evidence. A peer that another node still hears,
+            // or that the verdict explains as alive, is behind a non-transitive partition.
+            if self.heard_by_others(p) || self.diagnosis_names_alive(p) {
+                self.silent_since.insert(p, now);
+                continue;
+            }
             let mut due = since + self.timing.fence_deadline;
             if self.options.fence_hook {
                 due = due + stagger;
@@ -1379,12 +1443,12 @@ impl Node {
             .held
             .iter()
             .filter(|(p, _)| {
-                // A peer that reports itself isolated stays held: handing it back would flap
-                // takeover/hand-back on every tick while it remains isolated.
+                // Rule 8: hand back only to a peer that says it is ready to rejoin (isolated,
+                // its evidence healed): a peer that sees our claim isolates at once, and one
+                // that stays isolated keeps its services here.
                 heard.contains(p)
-                    && self.fresh_peers.contains_key(p)
                     && !named.contains(p)
-                    && !isolated_peers.contains(p)
+                    && self.fresh_peers.get(p).is_some_and(|v| v.rejoin_ready)
             })
             .map(|(&p, &i)| (p, i))
             .collect();
@@ -1395,6 +1459,46 @@ impl Node {
                 incident: Some(i),
             });
         }
+    }
+
+    /// Peers that claim to run this node's services (rule 8): claims heard within
+    /// `fence_deadline` (a holder silent for longer is treated as gone, as for takeover).
+    fn claims_on_me(&self, now: Instant) -> Vec<(NodeId, IncidentId)> {
+        let me = self.me;
+        self.peers
+            .iter()
+            .filter_map(|(&p, info)| {
+                let id = *info.holds.get(&me)?;
+                let recent = info
+                    .claimed_at
+                    .is_some_and(|t| now - t <= self.timing.fence_deadline);
+                recent.then_some((p, id))
+            })
+            .collect()
+    }
+
+    /// Rule 7: another node's fresh view hears `p` on some path.
+    fn heard_by_others(&self, p: NodeId) -> bool {
+        self.fresh_peers.iter().any(|(&q, v)| {
+            q != p
+                && (v.nets.values().any(|nv| nv.heard.contains(&p))
+                    || v.serial.get(&p) == Some(&true))
+        })
+    }
+
+    /// Rule 7: the (unambiguous) verdict explains `p`'s silence by faults of its attachments
+    /// rather than by its death: it names `p` alive.
+    fn diagnosis_names_alive(&self, p: NodeId) -> bool {
+        let d = &self.diagnosis;
+        !d.ambiguous
+            && !d
+                .faults
+                .iter()
+                .any(|f| f.component == Component::Node(p))
+            && d
+                .faults
+                .iter()
+                .any(|f| matches!(f.component, Component::Attachment(n, _) if n == p))
     }
 
     fn isolated_duties(
@@ -1428,7 +1532,9 @@ impl Node {
                 self.wake_at(t);
             }
         }
-        if self.options.rejoin == RejoinPolicy::Manual || !self.isolation_confirmed() {
+        let policy_allows = self.options.rejoin == RejoinPolicy::AfterHeal || self.released;
+        if !policy_allows || !self.isolation_confirmed() {
+            self.rejoin_ready = false;
             return;
         }
         let named_by_peer = self.fresh_peers.values().any(|v| {
@@ -1437,15 +1543,19 @@ impl Node {
                 .is_some_and(|i| agreement::names_as_failed(i, self.me))
         });
         let can_see = !heard.is_empty() || (self.topology.nodes.len() == 2 && reach_ref);
-        if reasons.is_empty() && !named_by_peer && can_see {
+        if self.released || (reasons.is_empty() && !named_by_peer && can_see) {
+            self.rejoin_ready = true;
             let since = *self.rejoin_ready_since.get_or_insert(now);
             let due = since + self.timing.self_fence_after;
-            if now >= due {
+            // Rule 8: and only once every holder of our services has handed them back.
+            let claimed = !self.claims_on_me(now).is_empty();
+            if now >= due && !claimed {
                 self.rejoin(now);
-            } else {
+            } else if !claimed {
                 self.wake_at(due);
             }
         } else {
+            self.rejoin_ready = false;
             self.rejoin_ready_since = None;
         }
     }

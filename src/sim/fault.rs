@@ -8,8 +8,8 @@
 use crate::core::diagnosis::{Component, VerdictKind};
 use crate::core::time::Instant;
 use crate::core::topology::{NetworkId, NodeId, Topology};
-use rand_chacha::ChaCha12Rng as SimRng;
 use rand::Rng;
+use rand_chacha::ChaCha12Rng as SimRng;
 use std::fmt;
 use std::time::Duration;
 

@@ -7,8 +7,8 @@ use crate::sim::check::{Judged, Violation};
 use crate::sim::fault::Schedule;
 use crate::sim::shape::{SerialLayout, Shape};
 use crate::sim::world::{Sim, SimConfig};
-use rand_chacha::ChaCha12Rng as SimRng;
 use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha12Rng as SimRng;
 use std::time::Duration;
 
 /// Virtual duration of one sweep run.
