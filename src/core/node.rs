@@ -72,7 +72,9 @@ use crate::core::observation::Observation;
 use crate::core::time::Instant;
 use crate::core::topology::{NodeId, Thresholds, Timing, Topology};
 use crate::core::view::{DiskHealth, Reach, View};
-use crate::core::wire::{Body, Echo, Header, Message, Path};
+use crate::core::wire::{
+    decode, Body, DecodeError, Echo, Header, Keyring, Message, Path, ReplayFilter,
+};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
@@ -211,6 +213,49 @@ pub enum Event {
     Alert(Alert),
 }
 
+/// Why an inbound frame was dropped before it reached the node's logic.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rejected {
+    /// Malformed, wrong cluster, bad stamp, unknown key, oversize — or a replay.
+    Decode(DecodeError),
+    /// Our own message (looped back by a hub).
+    Own,
+    /// Sent on one path, received on another: miscabling or bridged hubs. Trusting the header
+    /// would make the node believe a path works that does not.
+    Path { sent: Path, received: Path },
+}
+
+impl Rejected {
+    /// Stable metrics label.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Rejected::Decode(e) => e.reason(),
+            Rejected::Own => "own",
+            Rejected::Path { .. } => "path",
+        }
+    }
+}
+
+impl std::fmt::Display for Rejected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Rejected::Decode(e) => write!(f, "{e}"),
+            Rejected::Own => write!(f, "own message"),
+            Rejected::Path { sent, received } => {
+                write!(f, "sent on {sent:?}, received on {received:?}")
+            }
+        }
+    }
+}
+
+/// An accepted frame: who sent it and what type it was (for per-path counters).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Accepted {
+    pub sender: NodeId,
+    pub sequence: u64,
+    pub token: &'static str,
+}
+
 /// Counters for metrics.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NodeStats {
@@ -312,6 +357,8 @@ pub struct Node {
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     stats: NodeStats,
+    /// Drops replays of authentic frames (one window per sender, bounded by the topology).
+    replay: ReplayFilter,
 }
 
 impl Node {
@@ -340,6 +387,7 @@ impl Node {
         let evidence = Evidence::new(&topology, me, now);
         let timing = topology.timing.clone();
         let thresholds = topology.thresholds.clone();
+        let replay = ReplayFilter::new(&topology);
         Node {
             diagnosis: Diagnosis::healthy(me, now, Vec::new(), &topology),
             topology,
@@ -378,6 +426,7 @@ impl Node {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: NodeStats::default(),
+            replay,
         }
     }
 
@@ -464,7 +513,49 @@ impl Node {
         }
     }
 
-    /// A decoded, authenticated, replay-filtered message received at `now`.
+    /// The entry for inbound frames: `bytes` arrived on `path` at `now`. Decodes and
+    /// authenticates them with `keys`, checks the path and filters replays, then handles the
+    /// message. The daemon and the simulator both feed frames here, so they share one pipeline.
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        path: Path,
+        bytes: &[u8],
+        keys: &Keyring,
+    ) -> Result<Accepted, Rejected> {
+        let msg = decode(bytes, &self.topology, keys).map_err(Rejected::Decode)?;
+        self.handle_frame(now, path, msg)
+    }
+
+    /// Like [`Node::handle_datagram`] for a frame that is already decoded and authenticated
+    /// (the simulator without its codec): path check and replay filter, then the message.
+    pub fn handle_frame(
+        &mut self,
+        now: Instant,
+        path: Path,
+        msg: Message,
+    ) -> Result<Accepted, Rejected> {
+        if msg.header.sender == self.me {
+            return Err(Rejected::Own);
+        }
+        if msg.header.path != path {
+            return Err(Rejected::Path {
+                sent: msg.header.path,
+                received: path,
+            });
+        }
+        self.replay.accept(&msg.header).map_err(Rejected::Decode)?;
+        let accepted = Accepted {
+            sender: msg.header.sender,
+            sequence: msg.header.sequence,
+            token: msg.body.token(),
+        };
+        self.handle_message(now, msg);
+        Ok(accepted)
+    }
+
+    /// A decoded, authenticated, replay-filtered message received at `now` (drivers use
+    /// [`Node::handle_datagram`]; this is for tests that build messages by hand).
     pub fn handle_message(&mut self, now: Instant, msg: Message) {
         self.check_gap(now);
         let sender = msg.header.sender;
@@ -1352,7 +1443,12 @@ impl Node {
         for &p in &isolated_peers {
             // A peer ready to rejoin waits for its services to come back, not to be taken.
             let ready = self.fresh_peers.get(&p).is_some_and(|v| v.rejoin_ready);
-            if designated && !ready && !self.held.contains_key(&p) && heard.contains(&p) {
+            if designated
+                && !ready
+                && !self.held.contains_key(&p)
+                && heard.contains(&p)
+                && self.other_holder(p).is_none()
+            {
                 let id = self
                     .fresh_peers
                     .get(&p)
@@ -1369,7 +1465,7 @@ impl Node {
         let stagger =
             self.options.fence_stagger * agreement::priority_rank(&self.topology, me) as u32;
         for &p in relevant.iter() {
-            if heard.contains(&p) || self.held.contains_key(&p) {
+            if heard.contains(&p) || self.held.contains_key(&p) || self.other_holder(p).is_some() {
                 continue;
             }
             let Some(&since) = self.silent_since.get(&p) else {
@@ -1427,6 +1523,31 @@ impl Node {
                 }
             }
         }
+        // Two survivors took over the same peer (their views of who is designated differed for
+        // a moment): the lower-priority one lets go, so one holder remains (S5).
+        let doubled: Vec<(NodeId, IncidentId)> = self
+            .held
+            .iter()
+            .filter(|(&p, _)| {
+                self.other_holder(p).is_some_and(|h| {
+                    agreement::highest_priority(&self.topology, [h, me]) == Some(h)
+                })
+            })
+            .map(|(&p, &i)| (p, i))
+            .collect();
+        for (p, i) in doubled {
+            self.held.remove(&p);
+            let name = self.name(p);
+            self.alert(
+                Severity::Warning,
+                Some(i),
+                format!("another survivor also took over {name}: releasing its services here"),
+            );
+            self.push_event(Event::HandBack {
+                peer: p,
+                incident: Some(i),
+            });
+        }
         // Hand back peers that are heard again and no longer named failed.
         let named: BTreeSet<NodeId> = self
             .incident
@@ -1477,6 +1598,14 @@ impl Node {
             .collect()
     }
 
+    /// A peer other than `p` whose fresh view claims `p`'s services.
+    fn other_holder(&self, p: NodeId) -> Option<NodeId> {
+        self.fresh_peers
+            .iter()
+            .find(|(&q, v)| q != p && v.holds.contains_key(&p))
+            .map(|(&q, _)| q)
+    }
+
     /// Rule 7: another node's fresh view hears `p` on some path.
     fn heard_by_others(&self, p: NodeId) -> bool {
         self.fresh_peers.iter().any(|(&q, v)| {
@@ -1491,12 +1620,8 @@ impl Node {
     fn diagnosis_names_alive(&self, p: NodeId) -> bool {
         let d = &self.diagnosis;
         !d.ambiguous
-            && !d
-                .faults
-                .iter()
-                .any(|f| f.component == Component::Node(p))
-            && d
-                .faults
+            && !d.faults.iter().any(|f| f.component == Component::Node(p))
+            && d.faults
                 .iter()
                 .any(|f| matches!(f.component, Component::Attachment(n, _) if n == p))
     }

@@ -34,7 +34,7 @@ use crate::core::diagnosis::IncidentId;
 use crate::core::node::{Event, HookKind, Node, NodeOptions, RejoinPolicy, Role};
 use crate::core::observation::Observation;
 use crate::core::topology::{NetworkId, NodeId, Topology, Transport};
-use crate::core::wire::{decode, encode, KeyError, Keyring, Path, ReplayFilter};
+use crate::core::wire::{encode, KeyError, Keyring, Path};
 use crate::probes::{self, OBSERVATION_QUEUE};
 use crate::transport::ethernet::EthernetLink;
 use crate::transport::serial::SerialLink;
@@ -86,7 +86,6 @@ struct Driver {
     started: tokio::time::Instant,
     keys: Keyring,
     node: Node,
-    replay: ReplayFilter,
     stats: Arc<TransportStats>,
     nets: BTreeMap<NetworkId, NetLink>,
     pending_nets: BTreeSet<NetworkId>,
@@ -303,33 +302,17 @@ impl Driver {
     }
 
     fn on_inbound(&mut self, f: Inbound) {
-        let msg = match decode(&f.bytes, &self.topo, &self.keys) {
-            Ok(m) => m,
-            Err(e) => return self.reject(e.reason(), &f, &e.to_string()),
-        };
-        if msg.header.sender == self.me {
-            return self.reject("own", &f, "own message");
+        // Decode, path check and replay filter live in the core (shared with the simulator).
+        let now = self.clock.now();
+        match self.node.handle_datagram(now, f.path, &f.bytes, &self.keys) {
+            Ok(a) => {
+                *self.received.entry((f.path, a.sender)).or_insert(0) += 1;
+                if let Some(o) = &self.ops {
+                    o.received(f.path, a.token);
+                }
+            }
+            Err(e) => self.reject(e.reason(), &f, &e.to_string()),
         }
-        if msg.header.path != f.path {
-            // Sent on one network, heard on another: miscabling or bridged hubs. Trusting the
-            // header would make the core believe a path works that does not.
-            return self.reject(
-                "path",
-                &f,
-                &format!("sent on {:?}, received on {:?}", msg.header.path, f.path),
-            );
-        }
-        if let Err(e) = self.replay.accept(&msg.header) {
-            return self.reject(e.reason(), &f, &e.to_string());
-        }
-        *self
-            .received
-            .entry((f.path, msg.header.sender))
-            .or_insert(0) += 1;
-        if let Some(o) = &self.ops {
-            o.received(f.path, msg.body.token());
-        }
-        self.node.handle_message(self.clock.now(), msg);
     }
 
     fn reject(&mut self, reason: &'static str, f: &Inbound, detail: &str) {
@@ -822,7 +805,6 @@ pub async fn run(config_path: &FsPath, node: Option<&str>) -> Result<(), DaemonE
         node_options(&cfg),
         clock.now(),
     );
-    let replay = ReplayFilter::new(&topo);
     let mut d = Driver {
         config_path: config_path.to_path_buf(),
         cfg,
@@ -833,7 +815,6 @@ pub async fn run(config_path: &FsPath, node: Option<&str>) -> Result<(), DaemonE
         started: tokio::time::Instant::now(),
         keys,
         node: node_core,
-        replay,
         stats: Arc::new(TransportStats::default()),
         nets: BTreeMap::new(),
         pending_nets: BTreeSet::new(),

@@ -11,11 +11,11 @@
 //! seeded [`SimRng`] (ChaCha12 by name).
 
 use crate::core::diagnosis::{IncidentId, VerdictKind};
-use crate::core::node::{Event, HookKind, Node, NodeOptions, Role, Transmit};
+use crate::core::node::{Event, HookKind, Node, NodeOptions, Rejected, Role, Transmit};
 use crate::core::observation::{DiskOutcome, EchoOutcome, Observation, Probe};
 use crate::core::time::Instant;
 use crate::core::topology::{NetworkId, NodeId, Thresholds, Timing, Topology};
-use crate::core::wire::{Message, Path};
+use crate::core::wire::{DecodeError, Message, Path};
 use crate::sim::check::{Checker, Violation};
 use crate::sim::codec::Codec;
 use crate::sim::fault::{DiskMode, FaultState, Schedule, SimFault};
@@ -23,14 +23,12 @@ use crate::sim::shape::Shape;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha12Rng as SimRng;
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Frames a frozen node's kernel buffers per node before dropping (a socket buffer).
 const FROZEN_INBOX: usize = 64;
-/// Replay window of the simulated driver's filter, in sequence numbers.
-const REPLAY_WINDOW: u64 = 64;
 
 /// A node's verdict kind and subjects, as the assertions compare them.
 pub type Verdict = (VerdictKind, Vec<crate::core::diagnosis::Component>);
@@ -111,7 +109,8 @@ enum Action {
     },
     Deliver {
         to: NodeId,
-        message: Box<Message>,
+        path: Path,
+        frame: Frame,
     },
     Probe {
         node: NodeId,
@@ -134,6 +133,13 @@ enum Action {
     /// Nothing happens; invariants are checked at this exact time (S4 deadlines).
     Check,
     End,
+}
+
+/// A frame in flight: the encoded datagram (with the codec) or the message itself.
+#[derive(Debug)]
+enum Frame {
+    Decoded(Box<Message>),
+    Bytes(Vec<u8>),
 }
 
 struct Queued {
@@ -159,48 +165,6 @@ impl Ord for Queued {
     }
 }
 
-/// Per-sender replay filter of the simulated driver: highest sequence plus a bitmap window
-/// (frames overtake each other across paths and under reordering).
-#[derive(Clone, Debug, Default)]
-struct Replay {
-    incarnation: u64,
-    highest: u64,
-    seen: u64,
-}
-
-impl Replay {
-    fn accept(&mut self, incarnation: u64, sequence: u64) -> bool {
-        if incarnation < self.incarnation {
-            return false;
-        }
-        if incarnation > self.incarnation {
-            *self = Replay {
-                incarnation,
-                highest: sequence,
-                seen: 1,
-            };
-            return true;
-        }
-        if sequence > self.highest {
-            let shift = sequence - self.highest;
-            self.seen = if shift >= REPLAY_WINDOW {
-                1
-            } else {
-                (self.seen << shift) | 1
-            };
-            self.highest = sequence;
-            true
-        } else {
-            let back = self.highest - sequence;
-            if back >= REPLAY_WINDOW || self.seen & (1 << back) != 0 {
-                return false;
-            }
-            self.seen |= 1 << back;
-            true
-        }
-    }
-}
-
 /// One simulated host.
 pub struct SimNode {
     pub node: Option<Node>,
@@ -208,11 +172,10 @@ pub struct SimNode {
     pub frozen: bool,
     /// Powered off by a fence hook: stays down for the rest of the run.
     pub fenced: bool,
-    inbox: VecDeque<Message>,
+    inbox: VecDeque<(Path, Frame)>,
     pending_hooks: Vec<(HookKind, IncidentId)>,
     timer_generation: u64,
     timer_at: Option<Instant>,
-    replay: BTreeMap<NodeId, Replay>,
     disk_ticks: u64,
 }
 
@@ -298,7 +261,6 @@ impl Sim {
                 pending_hooks: Vec::new(),
                 timer_generation: 0,
                 timer_at: None,
-                replay: BTreeMap::new(),
                 disk_ticks: 0,
             })
             .collect();
@@ -439,7 +401,7 @@ impl Sim {
                 }
                 self.sync(node);
             }
-            Action::Deliver { to, message } => self.deliver(to, *message),
+            Action::Deliver { to, path, frame } => self.deliver(to, path, frame),
             Action::Probe {
                 node,
                 tick,
@@ -555,7 +517,6 @@ impl Sim {
                     self.config.options.clone(),
                     now,
                 ));
-                sn.replay.clear();
                 sn.timer_at = None;
                 sn.disk_ticks = 0;
                 self.push(
@@ -601,14 +562,14 @@ impl Sim {
     fn unfreeze(&mut self, id: NodeId) {
         let now = self.now;
         let sn = &mut self.nodes[id.index()];
-        let inbox: Vec<Message> = sn.inbox.drain(..).collect();
+        let inbox: Vec<(Path, Frame)> = sn.inbox.drain(..).collect();
         let hooks: Vec<(HookKind, IncidentId)> = sn.pending_hooks.drain(..).collect();
         let inc = sn.incarnation;
         if let Some(n) = sn.node.as_mut() {
             n.handle_timeout(now);
-            for m in inbox {
-                n.handle_message(now, m);
-            }
+        }
+        for (path, frame) in inbox {
+            self.accept(id, path, frame);
         }
         for (hook, incident) in hooks {
             self.push(
@@ -780,7 +741,7 @@ impl Sim {
                     return;
                 }
                 let at = self.now + self.config.serial_latency;
-                self.send_frame(at, to, &t.message, bytes.as_deref());
+                self.send_frame(at, to, t.path, &t.message, bytes.as_deref());
             }
             Path::Network(s) => {
                 let receivers: Vec<NodeId> = match t.to {
@@ -814,57 +775,73 @@ impl Sim {
                             Duration::from_nanos(self.rng.gen_range(0..jitter.as_nanos() as u64));
                     }
                     let at = self.now + delay;
-                    self.send_frame(at, to, &t.message, bytes.as_deref());
+                    self.send_frame(at, to, t.path, &t.message, bytes.as_deref());
                 }
             }
         }
     }
 
-    fn send_frame(&mut self, at: Instant, to: NodeId, message: &Message, bytes: Option<&[u8]>) {
-        let message = match (bytes, self.codec.as_mut()) {
-            (Some(b), Some(c)) => c.decode(&self.topology, b),
-            _ => Some(message.clone()),
+    fn send_frame(
+        &mut self,
+        at: Instant,
+        to: NodeId,
+        path: Path,
+        message: &Message,
+        bytes: Option<&[u8]>,
+    ) {
+        let frame = match bytes {
+            Some(b) => Frame::Bytes(b.to_vec()),
+            None => Frame::Decoded(Box::new(message.clone())),
         };
-        match message {
-            Some(message) => self.push(
-                at,
-                Action::Deliver {
-                    to,
-                    message: Box::new(message),
-                },
-            ),
-            None => self.dropped += 1,
-        }
+        self.push(at, Action::Deliver { to, path, frame });
     }
 
-    fn deliver(&mut self, to: NodeId, message: Message) {
+    fn deliver(&mut self, to: NodeId, path: Path, frame: Frame) {
         let sn = &mut self.nodes[to.index()];
-        let Some(node) = sn.node.as_mut() else { return };
+        if sn.node.is_none() {
+            return;
+        }
         if sn.frozen {
             if sn.inbox.len() >= FROZEN_INBOX {
                 sn.inbox.pop_front();
             }
-            sn.inbox.push_back(message);
+            sn.inbox.push_back((path, frame));
             return;
         }
-        let h = &message.header;
-        if !sn
-            .replay
-            .entry(h.sender)
-            .or_default()
-            .accept(h.incarnation, h.sequence)
-        {
-            return;
-        }
-        self.delivered += 1;
-        self.trace.u64(
-            self.now.as_nanos()
-                ^ (u64::from(to.0) << 48)
-                ^ (u64::from(h.sender.0) << 56)
-                ^ h.sequence,
-        );
-        node.handle_message(self.now, message);
+        self.accept(to, path, frame);
         self.sync(to);
+    }
+
+    /// Feeds a frame through the node's own entry (decode, path check, replay filter).
+    fn accept(&mut self, to: NodeId, path: Path, frame: Frame) {
+        let now = self.now;
+        let Some(node) = self.nodes[to.index()].node.as_mut() else {
+            return;
+        };
+        let result = match (frame, self.codec.as_ref()) {
+            (Frame::Bytes(b), Some(c)) => node.handle_datagram(now, path, &b, c.keys()),
+            (Frame::Decoded(m), _) => node.handle_frame(now, path, *m),
+            (Frame::Bytes(_), None) => return,
+        };
+        match result {
+            Ok(a) => {
+                self.delivered += 1;
+                self.trace.u64(
+                    now.as_nanos()
+                        ^ (u64::from(to.0) << 48)
+                        ^ (u64::from(a.sender.0) << 56)
+                        ^ a.sequence,
+                );
+            }
+            Err(Rejected::Decode(DecodeError::Replay { .. })) => {}
+            Err(e) => {
+                // Every simulated frame is authentic and on its path: any other drop is a bug.
+                if let Some(c) = self.codec.as_mut() {
+                    c.errors += 1;
+                    c.last_error = Some(format!("decode: {e}"));
+                }
+            }
+        }
     }
 
     fn probe(&mut self, id: NodeId, tick: ProbeTick, incarnation: u64) {
