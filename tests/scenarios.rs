@@ -1106,3 +1106,93 @@ fn sweep_regressions_run_clean() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+// ----- hard cases: non-transitive partitions, restarts with durable state -----------------
+
+fn down(node: NodeId, network: NetworkId) -> SimFault {
+    SimFault::Attachment {
+        node,
+        network,
+        mode: AttachmentMode::Down,
+    }
+}
+
+#[test]
+fn non_transitive_partition_takes_over_and_isolates_nobody() {
+    // n1 loses B, n3 loses A, no serial: n1 and n3 share no working network, n2 hears both.
+    // Each of n1 and n3 counts itself in a majority with n2, but n2's view still hears the
+    // other: death needs transitive evidence.
+    let shape = three().with_serial(SerialLayout::None);
+    let schedule = Schedule::new()
+        .with(at(T0), None, down(N1, B))
+        .with(at(T0), None, down(N3, A));
+    let mut sim = Sim::new(config(shape, schedule, 30));
+    run_to(&mut sim, at(30_000));
+    assert_no_isolation(&sim);
+}
+
+#[test]
+fn restarted_holder_still_holds() {
+    // n2 crashes for good; n1 takes over after fence_deadline; n1 then crashes and restarts
+    // (wall clock stepped back): it still holds n2's services.
+    let schedule = Schedule::new()
+        .with(at(T0), None, SimFault::Crash { node: N2 })
+        .with(
+            at(T0 + 8_000),
+            Some(at(T0 + 9_000)),
+            SimFault::Crash { node: N1 },
+        );
+    let mut sim = Sim::new(config(matrix(), schedule, 25));
+    run_to(&mut sim, at(T0 + 7_900));
+    assert!(sim.node(N1).unwrap().held_peers().contains_key(&N2));
+    let before = sim.node(N1).unwrap().incarnation();
+    run_to(&mut sim, at(T0 + 9_500));
+    let n1 = sim.node(N1).unwrap();
+    assert!(
+        n1.incarnation() > before,
+        "incarnation must grow although the wall clock stepped back"
+    );
+    assert!(
+        n1.held_peers().contains_key(&N2),
+        "a restarted holder still holds\n{}",
+        describe(&sim)
+    );
+    run_to(&mut sim, at(25_000));
+}
+
+#[test]
+fn restarted_isolated_node_stays_isolated() {
+    // n2 loses both NICs (serial up): agreed cut-off, n2 isolates, n1 takes over. n2 then
+    // crashes and restarts while still cut off: it comes back isolated, never active.
+    let schedule = Schedule::new()
+        .with(at(T0), Some(at(T0 + 12_000)), down(N2, A))
+        .with(at(T0), Some(at(T0 + 12_000)), down(N2, B))
+        .with(
+            at(T0 + 4_000),
+            Some(at(T0 + 5_000)),
+            SimFault::Crash { node: N2 },
+        );
+    let mut sim = Sim::new(config(matrix(), schedule, 40));
+    run_to(&mut sim, at(T0 + 3_900));
+    assert_eq!(sim.node(N2).unwrap().role(), Role::Isolated);
+    for t in (T0 + 5_000..T0 + 12_000).step_by(100) {
+        run_to(&mut sim, at(t));
+        if let Some(n) = sim.node(N2) {
+            assert_eq!(
+                n.role(),
+                Role::Isolated,
+                "at {t}: restarted isolated node must stay isolated\n{}",
+                describe(&sim)
+            );
+        }
+    }
+    // After the heal: n1 hands back, n2 rejoins, one holder throughout (S5 is checked).
+    run_to(&mut sim, at(40_000));
+    assert_eq!(
+        sim.node(N2).unwrap().role(),
+        Role::Active,
+        "{}",
+        describe(&sim)
+    );
+    assert!(sim.node(N1).unwrap().held_peers().is_empty());
+}

@@ -103,6 +103,31 @@ pub enum RejoinPolicy {
     Manual,
 }
 
+/// What must survive a restart (rule 10). The driver stores it in `state_dir` — atomically,
+/// synced — whenever [`Node::durable`] changes, and hands it to [`Node::restore`] on start.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DurableState {
+    /// The last incarnation used; the next start uses `max(wall ms, last + 1)`.
+    pub incarnation: u64,
+    /// Isolated under this incident: a restarted node stays isolated until its policy lets
+    /// it rejoin (and the isolate hook runs again, whatever the boot started).
+    pub isolated: Option<IncidentId>,
+    /// `resume` was given while isolated under the manual policy.
+    pub released: bool,
+    /// Peers' services this node took over: a restarted holder still holds them.
+    pub held: BTreeMap<NodeId, IncidentId>,
+    /// Next incident number, so incident ids never repeat across restarts.
+    pub next_incident_number: u32,
+}
+
+impl DurableState {
+    /// The incarnation of a new start: above every earlier one even when the wall clock was
+    /// stepped back (VM restore, no RTC, start before NTP).
+    pub fn next_incarnation(&self, wall_ms: u64) -> u64 {
+        wall_ms.max(self.incarnation.saturating_add(1))
+    }
+}
+
 /// Policy switches of one node.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeOptions {
@@ -462,6 +487,39 @@ impl Node {
     /// The isolate hook has succeeded (what peers see as `isolated`).
     pub fn isolation_confirmed(&self) -> bool {
         self.isolation.as_ref().is_some_and(|i| i.confirmed)
+    }
+
+    /// The state a restart must keep (see [`DurableState`]).
+    pub fn durable(&self) -> DurableState {
+        DurableState {
+            incarnation: self.incarnation,
+            isolated: self.isolation.as_ref().map(|i| i.incident),
+            released: self.released,
+            held: self.held.clone(),
+            next_incident_number: self.next_incident_number,
+        }
+    }
+
+    /// Resumes from the state of an earlier run (call once, right after [`Node::new`]): stays
+    /// isolated (running the isolate hook again) or keeps holding peers' services (running
+    /// the takeover hook again), and never reuses an incident number.
+    pub fn restore(&mut self, now: Instant, state: &DurableState) {
+        self.next_incident_number = self.next_incident_number.max(state.next_incident_number);
+        if let Some(id) = state.isolated {
+            self.isolate_in(
+                now,
+                Some(id),
+                "restarted while isolated: staying isolated until the rejoin policy allows"
+                    .to_string(),
+            );
+            self.released = state.released;
+            return;
+        }
+        for (&peer, &incident) in &state.held {
+            if peer != self.me && peer.index() < self.topology.nodes.len() {
+                self.take_over(now, peer, incident, "held before the restart");
+            }
+        }
     }
 
     /// The incident the node works on.

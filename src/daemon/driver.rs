@@ -85,6 +85,9 @@ struct Driver {
     clock: Clock,
     started: tokio::time::Instant,
     keys: Keyring,
+    /// Where the durable state lives, and what was stored last.
+    durable_path: PathBuf,
+    durable: crate::core::node::DurableState,
     node: Node,
     stats: Arc<TransportStats>,
     nets: BTreeMap<NetworkId, NetLink>,
@@ -329,9 +332,23 @@ impl Driver {
         }
     }
 
+    /// Stores the durable state when it changed (before the hooks the change asked for run).
+    fn persist(&mut self) {
+        let now = self.node.durable();
+        if now != self.durable {
+            match super::durable::store(&self.durable_path, &now) {
+                Ok(()) => self.durable = now,
+                Err(e) => tracing::error!(error = %e, "cannot store the durable state"),
+            }
+        }
+    }
+
     /// Drains transmits and events until the node is quiet.
     fn flush(&mut self) {
         loop {
+            // Durable before anything acts on the change: no claim goes out, no hook starts,
+            // before the state it rests on is on disk.
+            self.persist();
             let mut progressed = false;
             while let Some(t) = self.node.poll_transmit() {
                 progressed = true;
@@ -793,18 +810,23 @@ pub async fn run(config_path: &FsPath, node: Option<&str>) -> Result<(), DaemonE
     let status_path = cfg.state_dir.join(format!("status-{me_name}.json"));
 
     let clock = Clock::new();
-    let incarnation = incarnation_now();
+    // Rule 10: state that must survive a restart, stored before the first heartbeat.
+    let durable_path = cfg.state_dir.join(format!("durable-{me_name}.json"));
+    let durable = super::durable::start(&durable_path, incarnation_now())
+        .map_err(|e| DaemonError::Io(e.to_string()))?;
+    let incarnation = durable.incarnation;
     let (obs_tx, mut obs_rx) = mpsc::channel(OBSERVATION_QUEUE);
     let (in_tx, mut in_rx) = mpsc::channel(INBOUND_QUEUE);
     let (hook_tx, mut hook_rx) = mpsc::channel(HOOK_RESULT_QUEUE);
     let (shutdown_tx, _) = watch::channel(false);
-    let node_core = Node::new(
+    let mut node_core = Node::new(
         topo.clone(),
         me,
         incarnation,
         node_options(&cfg),
         clock.now(),
     );
+    node_core.restore(clock.now(), &durable);
     let mut d = Driver {
         config_path: config_path.to_path_buf(),
         cfg,
@@ -815,6 +837,8 @@ pub async fn run(config_path: &FsPath, node: Option<&str>) -> Result<(), DaemonE
         started: tokio::time::Instant::now(),
         keys,
         node: node_core,
+        durable_path,
+        durable,
         stats: Arc::new(TransportStats::default()),
         nets: BTreeMap::new(),
         pending_nets: BTreeSet::new(),

@@ -13,6 +13,7 @@
 
 pub mod clock;
 pub mod driver;
+pub mod durable;
 pub mod hooks;
 pub mod observe;
 pub mod privileges;

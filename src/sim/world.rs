@@ -11,7 +11,9 @@
 //! seeded [`SimRng`] (ChaCha12 by name).
 
 use crate::core::diagnosis::{IncidentId, VerdictKind};
-use crate::core::node::{Event, HookKind, Node, NodeOptions, Rejected, Role, Transmit};
+use crate::core::node::{
+    DurableState, Event, HookKind, Node, NodeOptions, Rejected, Role, Transmit,
+};
 use crate::core::observation::{DiskOutcome, EchoOutcome, Observation, Probe};
 use crate::core::time::Instant;
 use crate::core::topology::{NetworkId, NodeId, Thresholds, Timing, Topology};
@@ -29,6 +31,11 @@ use std::time::Duration;
 
 /// Frames a frozen node's kernel buffers per node before dropping (a socket buffer).
 const FROZEN_INBOX: usize = 64;
+/// Simulated wall clock at virtual time zero (ms since the Unix epoch).
+const WALL_EPOCH_MS: u64 = 1_700_000_000_000;
+/// Every restart finds the wall clock stepped back by this much (a VM restored from a
+/// snapshot, a host without RTC): incarnations must still grow.
+const WALL_STEP_BACK_MS: u64 = 3_600_000;
 
 /// A node's verdict kind and subjects, as the assertions compare them.
 pub type Verdict = (VerdictKind, Vec<crate::core::diagnosis::Component>);
@@ -172,6 +179,8 @@ pub struct SimNode {
     pub frozen: bool,
     /// Powered off by a fence hook: stays down for the rest of the run.
     pub fenced: bool,
+    /// What the node's driver stored in `state_dir` (survives crashes).
+    pub durable: DurableState,
     inbox: VecDeque<(Path, Frame)>,
     pending_hooks: Vec<(HookKind, IncidentId)>,
     timer_generation: u64,
@@ -250,13 +259,14 @@ impl Sim {
                 node: Some(Node::new(
                     topology.clone(),
                     id,
-                    1,
+                    WALL_EPOCH_MS,
                     config.options.clone(),
                     now,
                 )),
                 incarnation: 1,
                 frozen: false,
                 fenced: false,
+                durable: DurableState::default(),
                 inbox: VecDeque::new(),
                 pending_hooks: Vec::new(),
                 timer_generation: 0,
@@ -510,13 +520,19 @@ impl Sim {
                 // Restart with a new incarnation.
                 sn.incarnation += 1;
                 let inc = sn.incarnation;
-                sn.node = Some(Node::new(
+                let wall = (WALL_EPOCH_MS + (now - Instant::ZERO).as_millis() as u64)
+                    .saturating_sub(WALL_STEP_BACK_MS);
+                let incarnation = sn.durable.next_incarnation(wall);
+                sn.durable.incarnation = incarnation;
+                let mut node = Node::new(
                     self.topology.clone(),
                     id,
-                    inc,
+                    incarnation,
                     self.config.options.clone(),
                     now,
-                ));
+                );
+                node.restore(now, &sn.durable);
+                sn.node = Some(node);
                 sn.timer_at = None;
                 sn.disk_ticks = 0;
                 self.push(
@@ -611,6 +627,8 @@ impl Sim {
         {
             let sn = &mut self.nodes[id.index()];
             let Some(n) = sn.node.as_mut() else { return };
+            // The driver stores the durable state before acting on a change.
+            sn.durable = n.durable();
             while let Some(t) = n.poll_transmit() {
                 transmits.push(t);
             }
