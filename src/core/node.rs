@@ -48,6 +48,18 @@
 //!   maintenance) wins, and an even split goes to the side holding the highest-priority node.
 //!   Losers isolate after `self_fence_after`; winners take over silent peers after
 //!   `fence_deadline` (fence hook first when configured).
+//! - **Rule 7 (death needs transitive evidence).** A silent peer that another node's fresh
+//!   view still hears, or that the unambiguous verdict explains by its attachments, is never
+//!   taken over or fenced; each such sighting restarts its `fence_deadline`.
+//! - **Rule 8 (services are claims).** Heartbeats carry `holds` (peers' services taken over,
+//!   with the incident). A node that learns a peer holds its services isolates at once. An
+//!   isolated node whose rejoin conditions hold advertises `rejoin_ready`; holders hand back
+//!   only to a ready peer, and it rejoins only once nobody claims its services. Isolation
+//!   releases everything held. Two survivors holding one peer: the lower-priority one lets go.
+//! - **Rule 9.** An ambiguous verdict isolates nobody (rule 1 needs an unambiguous cut-off).
+//! - **Rule 10.** [`Node::durable`] / [`Node::restore`]: what a restart must keep.
+//! - **Inbound frames** enter through [`Node::handle_datagram`] (decode, path check, replay
+//!   filter), shared by the daemon and the simulator.
 //! - **Rule 5.** Degradation raises [`Event::Alert`]; it never isolates. A failing or hung disk
 //!   isolates only with [`NodeOptions::isolate_on_disk_failure`].
 //! - **Rule 6.** [`Node::quiesce`] announces maintenance (`Quiesce`, then `quiesced` in every
@@ -57,12 +69,13 @@
 //!   (a SIGSTOP, a paused VM), peers may already hold its services: the node isolates on the
 //!   first call after the gap.
 //! - **Hand-back and rejoin.** A survivor hands a peer's services back ([`Event::HandBack`])
-//!   when the peer is heard again and the survivor's incident no longer names it. An isolated
-//!   node rejoins ([`Event::Rejoined`], policy [`RejoinPolicy::AfterHeal`]) once no isolation
-//!   reason has held for `self_fence_after`, it hears a peer (or, on two nodes, reaches a
-//!   reference), and no peer's fresh view still names it failed or cut off — so survivors hand
-//!   back before it returns. With [`RejoinPolicy::Manual`] it stays isolated until
-//!   [`Node::resume`].
+//!   when the peer is heard, its incident no longer names the peer, and the peer advertises
+//!   `rejoin_ready`. An isolated node is ready ([`RejoinPolicy::AfterHeal`]) once no isolation
+//!   reason has held, it hears a peer (or, on two nodes, reaches a reference), and no peer's
+//!   fresh view still names it failed or cut off; it rejoins ([`Event::Rejoined`]) after
+//!   `self_fence_after` of readiness and once no peer claims its services. With
+//!   [`RejoinPolicy::Manual`] it stays isolated until [`Node::resume`], which also waits for
+//!   the hand-back.
 
 use crate::core::agreement::{self, Side};
 use crate::core::classify::{classify, Diagnosis, Summary};

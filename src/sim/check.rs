@@ -1,4 +1,4 @@
-//! Safety invariants S1–S4 (DESIGN §4), judged against the simulator's ground truth after
+//! Safety invariants S1–S5 (DESIGN §4), judged against the simulator's ground truth after
 //! every step.
 //!
 //! Random schedules combine faults freely, and several invariants only make sense for some
@@ -11,16 +11,22 @@
 //! - **S1 no split brain.** Sides = connected components of the running nodes. Two active
 //!   nodes on different sides are a split. A split is *judged* when a fence hook is
 //!   configured, or when one of the two sides reaches no reference (ground truth: no member's
-//!   attachment, hub and upstream on a network with references all work), or — three or more
-//!   nodes, rule 4 — when the partition is *clean* (every pair of running nodes hears each
-//!   other either both ways or not at all, and every side is a clique). A judged split that
+//!   attachment, hub and upstream on a network with references all work), or when the cluster
+//!   has three or more nodes (rule 4; one-way and non-transitive partitions included — their
+//!   count is [`Judged::s1_irregular`]), or when a one-way link joins the two sides (the
+//!   holder's claim reaches the other side, rule 8). A judged split that
 //!   lasts longer than `fence_deadline + detect_time + 2 heartbeats + 2 hook delays +
 //!   fence_stagger × (nodes − 1) + 0.5 s` violates S1. (Unjudged: a symmetric two-node
 //!   partition where both sides reach references and no fence exists — DESIGN's residual
-//!   risk — and one-way or non-transitive partitions.)
+//!   risk.)
 //! - **S1′ takeover safety** (an extension): a node holding a peer's services (after
 //!   `TakeOver`) while that peer is active and connected to it, for longer than
-//!   `fence_deadline + 2 s`, violates S1.
+//!   `fence_deadline + 2 s`, violates S1; when the two are connected only through a third
+//!   node (a non-transitive partition, rule 7), for longer than the S1 limit.
+//! - **S5 one holder.** Holders of a node's services: the node while active, and every
+//!   running node that claims them. Two holders that can talk (both ways, or the claim
+//!   reaching the owner) for longer than `4 × heartbeat_interval + 2 hook delays + 0.2 s`
+//!   violate S5.
 //! - **S2 no needless isolation.** Judged at every `IsolateSelf`. It is needless when every
 //!   fault active within the preceding `fence_deadline + self_fence_after + 2 s` is a single
 //!   fault of the S2 classes — an attachment (any mode, also flapping), a hub, an upstream, a
