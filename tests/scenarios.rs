@@ -1196,3 +1196,40 @@ fn restarted_isolated_node_stays_isolated() {
     );
     assert!(sim.node(N1).unwrap().held_peers().is_empty());
 }
+
+#[test]
+fn freeze_longer_than_fence_deadline_then_thaw_one_holder() {
+    // n2 frozen for 8 s (> fence_deadline) and thawed, with and without a serial line: n1
+    // takes over, n2 isolates on waking (it learns of the takeover), n1 hands back once n2 is
+    // ready, n2 rejoins. S5 (one holder) is checked after every step.
+    for serial in [SerialLayout::Ring, SerialLayout::None] {
+        let schedule =
+            Schedule::new().with(at(T0), Some(at(T0 + 8_000)), SimFault::Freeze { node: N2 });
+        let mut sim = Sim::new(config(matrix().with_serial(serial), schedule, 40));
+        run_to(&mut sim, at(T0 + 7_900));
+        assert!(
+            sim.node(N1).unwrap().held_peers().contains_key(&N2),
+            "{serial:?}: n1 took over the frozen n2\n{}",
+            describe(&sim)
+        );
+        run_to(&mut sim, at(T0 + 8_100));
+        assert_eq!(
+            sim.node(N2).unwrap().role(),
+            Role::Isolated,
+            "{serial:?}: thawed n2 must not resume\n{}",
+            describe(&sim)
+        );
+        run_to(&mut sim, at(40_000));
+        assert_eq!(
+            sim.node(N2).unwrap().role(),
+            Role::Active,
+            "{}",
+            describe(&sim)
+        );
+        assert!(
+            sim.node(N1).unwrap().held_peers().is_empty(),
+            "{}",
+            describe(&sim)
+        );
+    }
+}
