@@ -73,6 +73,8 @@ fn heartbeat() -> Message {
                     kind: VerdictKind::UpstreamFailed,
                     subjects: vec![Component::Upstream(NetworkId(1))],
                 }),
+                holds: Default::default(),
+                rejoin_ready: false,
             },
             echo: peers
                 .iter()

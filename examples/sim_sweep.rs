@@ -7,6 +7,8 @@
 //!
 //! Prints seeds/s and virtual seconds per wall second; exits non-zero on the first violation,
 //! printing the seed (replay with `SIM_SEED=<n> cargo test --test sim_sweep`) and its schedule.
+//! With `--keep-going` it runs every seed, prints each violation's seed and invariant, and ends
+//! with the count per invariant.
 
 use hadiag::sim::sweep::config_for_seed;
 use hadiag::sim::{run_seed, Sim};
@@ -75,22 +77,32 @@ fn main() -> ExitCode {
     let done = AtomicU64::new(0);
     let virtual_ns = AtomicU64::new(0);
     let failed = AtomicBool::new(false);
+    let keep_going = args.iter().any(|a| a == "--keep-going");
+    let tally: std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>> =
+        std::sync::Mutex::new(std::collections::BTreeMap::new());
     let t0 = WallClock::now();
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| loop {
                 let seed = next.fetch_add(1, Ordering::Relaxed);
-                if seed >= start + seeds || failed.load(Ordering::Relaxed) {
+                if seed >= start + seeds || (failed.load(Ordering::Relaxed) && !keep_going) {
                     break;
                 }
                 let r = run_seed(seed, codec);
                 virtual_ns.fetch_add(r.virtual_time.as_nanos() as u64, Ordering::Relaxed);
                 if let Some(v) = &r.violation {
                     failed.store(true, Ordering::Relaxed);
-                    eprintln!(
-                        "FAILED {v}\n{}replay: SIM_SEED={seed} cargo test --test sim_sweep",
-                        r.description
-                    );
+                    if let Ok(mut t) = tally.lock() {
+                        *t.entry(v.invariant).or_default() += 1;
+                    }
+                    if keep_going {
+                        eprintln!("FAILED seed {seed}: {v}");
+                    } else {
+                        eprintln!(
+                            "FAILED {v}\n{}replay: SIM_SEED={seed} cargo test --test sim_sweep",
+                            r.description
+                        );
+                    }
                 }
                 let n = done.fetch_add(1, Ordering::Relaxed) + 1;
                 if n % 10_000 == 0 {
@@ -108,6 +120,9 @@ fn main() -> ExitCode {
         n as f64 / secs,
         vsecs / secs
     );
+    let tally = tally.into_inner().unwrap_or_default();
+    let total: u64 = tally.values().sum();
+    println!("violations: {total} {tally:?}");
     if failed.load(Ordering::Relaxed) {
         ExitCode::FAILURE
     } else {

@@ -995,3 +995,241 @@ fn codec_roundtrip_run_matches_plain_run() {
     };
     assert_eq!(mk(false), mk(true), "the wire codec must be transparent");
 }
+
+// ----- regressions: seeds the sweep found ------------------------------------------------
+
+/// One seed the sweep found, written out: shape, fence policy and schedule exactly as
+/// `config_for_seed` drew them (same simulation seed, so the same loss draws), with the
+/// default timers of the sweep at the time. Each must now run clean under S1–S5.
+struct Regression {
+    seed: u64,
+    what: &'static str,
+    shape: Shape,
+    faults: Vec<(u64, Option<u64>, SimFault)>,
+}
+
+const fn att(node: u16, network: u16, mode: AttachmentMode) -> SimFault {
+    SimFault::Attachment {
+        node: NodeId(node),
+        network: NetworkId(network),
+        mode,
+    }
+}
+
+fn one_net(nodes: usize, serial: SerialLayout, references: bool) -> Shape {
+    Shape {
+        nodes,
+        networks: 1,
+        serial,
+        references,
+    }
+}
+
+fn regressions() -> Vec<Regression> {
+    use AttachmentMode::*;
+    vec![
+        Regression {
+            seed: 3022,
+            what: "S1: hub A flapping + n1.A rx-only; n1 and n2 both active",
+            shape: one_net(3, SerialLayout::None, true),
+            faults: vec![
+                (
+                    1_936,
+                    None,
+                    SimFault::Flap {
+                        inner: Box::new(SimFault::HubDown { network: A }),
+                        period: Duration::from_millis(1_205),
+                    },
+                ),
+                (4_791, None, att(0, 0, RxOnly)),
+            ],
+        },
+        Regression {
+            seed: 11432,
+            what: "S1': serial ring, n2 held n1's services while n1 was active and reachable",
+            shape: one_net(3, SerialLayout::Ring, true),
+            faults: vec![
+                (5_841, Some(7_804), att(0, 0, Silent)),
+                (7_158, None, att(1, 0, RxOnly)),
+                (14_840, None, SimFault::Loss { permille: 29 }),
+            ],
+        },
+        Regression {
+            seed: 4702,
+            what: "S2: 2 nodes, n1.A lossy 24.8 %: tie-broken cut-off isolated n1",
+            shape: one_net(2, SerialLayout::None, false),
+            faults: vec![(6_213, None, att(0, 0, Lossy { permille: 248 }))],
+        },
+        Regression {
+            seed: 22207,
+            what: "S2: 2 nodes, n1.A lossy 29.5 %",
+            shape: one_net(2, SerialLayout::None, false),
+            faults: vec![
+                (1_299, Some(8_047), att(0, 0, Lossy { permille: 295 })),
+                (11_943, None, att(0, 0, TxOnly)),
+            ],
+        },
+        Regression {
+            seed: 32865,
+            what: "S2: 2 nodes + serial, loss 0.8 % + n2.A lossy 26.5 %",
+            shape: one_net(2, SerialLayout::Ring, false),
+            faults: vec![
+                (1_583, Some(8_998), SimFault::Loss { permille: 8 }),
+                (6_495, Some(14_053), att(1, 0, Lossy { permille: 265 })),
+                (15_207, Some(16_688), att(0, 0, TxOnly)),
+            ],
+        },
+    ]
+}
+
+#[test]
+fn sweep_regressions_run_clean() {
+    let mut failures = Vec::new();
+    for r in regressions() {
+        let mut schedule = Schedule::new();
+        for (start, end, fault) in r.faults {
+            schedule = schedule.with(at(start), end.map(at), fault);
+        }
+        let mut c = SimConfig::new(r.shape.clone());
+        c.seed = r.seed;
+        c.horizon = Duration::from_secs(20);
+        c.schedule = schedule;
+        let mut sim = Sim::new(c);
+        if let Err(v) = sim.run() {
+            failures.push(format!(
+                "seed {} ({}): {v}\n{}",
+                r.seed,
+                r.what,
+                describe(&sim)
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+// ----- hard cases: non-transitive partitions, restarts with durable state -----------------
+
+fn down(node: NodeId, network: NetworkId) -> SimFault {
+    SimFault::Attachment {
+        node,
+        network,
+        mode: AttachmentMode::Down,
+    }
+}
+
+#[test]
+fn non_transitive_partition_takes_over_and_isolates_nobody() {
+    // n1 loses B, n3 loses A, no serial: n1 and n3 share no working network, n2 hears both.
+    // Each of n1 and n3 counts itself in a majority with n2, but n2's view still hears the
+    // other: death needs transitive evidence.
+    let shape = three().with_serial(SerialLayout::None);
+    let schedule = Schedule::new()
+        .with(at(T0), None, down(N1, B))
+        .with(at(T0), None, down(N3, A));
+    let mut sim = Sim::new(config(shape, schedule, 30));
+    run_to(&mut sim, at(30_000));
+    assert_no_isolation(&sim);
+}
+
+#[test]
+fn restarted_holder_still_holds() {
+    // n2 crashes for good; n1 takes over after fence_deadline; n1 then crashes and restarts
+    // (wall clock stepped back): it still holds n2's services.
+    let schedule = Schedule::new()
+        .with(at(T0), None, SimFault::Crash { node: N2 })
+        .with(
+            at(T0 + 8_000),
+            Some(at(T0 + 9_000)),
+            SimFault::Crash { node: N1 },
+        );
+    let mut sim = Sim::new(config(matrix(), schedule, 25));
+    run_to(&mut sim, at(T0 + 7_900));
+    assert!(sim.node(N1).unwrap().held_peers().contains_key(&N2));
+    let before = sim.node(N1).unwrap().incarnation();
+    run_to(&mut sim, at(T0 + 9_500));
+    let n1 = sim.node(N1).unwrap();
+    assert!(
+        n1.incarnation() > before,
+        "incarnation must grow although the wall clock stepped back"
+    );
+    assert!(
+        n1.held_peers().contains_key(&N2),
+        "a restarted holder still holds\n{}",
+        describe(&sim)
+    );
+    run_to(&mut sim, at(25_000));
+}
+
+#[test]
+fn restarted_isolated_node_stays_isolated() {
+    // n2 loses both NICs (serial up): agreed cut-off, n2 isolates, n1 takes over. n2 then
+    // crashes and restarts while still cut off: it comes back isolated, never active.
+    let schedule = Schedule::new()
+        .with(at(T0), Some(at(T0 + 12_000)), down(N2, A))
+        .with(at(T0), Some(at(T0 + 12_000)), down(N2, B))
+        .with(
+            at(T0 + 4_000),
+            Some(at(T0 + 5_000)),
+            SimFault::Crash { node: N2 },
+        );
+    let mut sim = Sim::new(config(matrix(), schedule, 40));
+    run_to(&mut sim, at(T0 + 3_900));
+    assert_eq!(sim.node(N2).unwrap().role(), Role::Isolated);
+    for t in (T0 + 5_000..T0 + 12_000).step_by(100) {
+        run_to(&mut sim, at(t));
+        if let Some(n) = sim.node(N2) {
+            assert_eq!(
+                n.role(),
+                Role::Isolated,
+                "at {t}: restarted isolated node must stay isolated\n{}",
+                describe(&sim)
+            );
+        }
+    }
+    // After the heal: n1 hands back, n2 rejoins, one holder throughout (S5 is checked).
+    run_to(&mut sim, at(40_000));
+    assert_eq!(
+        sim.node(N2).unwrap().role(),
+        Role::Active,
+        "{}",
+        describe(&sim)
+    );
+    assert!(sim.node(N1).unwrap().held_peers().is_empty());
+}
+
+#[test]
+fn freeze_longer_than_fence_deadline_then_thaw_one_holder() {
+    // n2 frozen for 8 s (> fence_deadline) and thawed, with and without a serial line: n1
+    // takes over, n2 isolates on waking (it learns of the takeover), n1 hands back once n2 is
+    // ready, n2 rejoins. S5 (one holder) is checked after every step.
+    for serial in [SerialLayout::Ring, SerialLayout::None] {
+        let schedule =
+            Schedule::new().with(at(T0), Some(at(T0 + 8_000)), SimFault::Freeze { node: N2 });
+        let mut sim = Sim::new(config(matrix().with_serial(serial), schedule, 40));
+        run_to(&mut sim, at(T0 + 7_900));
+        assert!(
+            sim.node(N1).unwrap().held_peers().contains_key(&N2),
+            "{serial:?}: n1 took over the frozen n2\n{}",
+            describe(&sim)
+        );
+        run_to(&mut sim, at(T0 + 8_100));
+        assert_eq!(
+            sim.node(N2).unwrap().role(),
+            Role::Isolated,
+            "{serial:?}: thawed n2 must not resume\n{}",
+            describe(&sim)
+        );
+        run_to(&mut sim, at(40_000));
+        assert_eq!(
+            sim.node(N2).unwrap().role(),
+            Role::Active,
+            "{}",
+            describe(&sim)
+        );
+        assert!(
+            sim.node(N1).unwrap().held_peers().is_empty(),
+            "{}",
+            describe(&sim)
+        );
+    }
+}

@@ -130,9 +130,11 @@ fn arb_view(n: usize, m: usize) -> impl Strategy<Value = View> {
         any::<bool>(),
         any::<bool>(),
         proptest::option::of(arb_summary(n, m)),
+        proptest::collection::btree_map(arb_node(n), arb_incident_id(n), 0..=n),
+        any::<bool>(),
     )
         .prop_map(
-            |(nets, serial, disk, failing_monitors, quiesced, isolated, incident)| View {
+            |(
                 nets,
                 serial,
                 disk,
@@ -140,6 +142,18 @@ fn arb_view(n: usize, m: usize) -> impl Strategy<Value = View> {
                 quiesced,
                 isolated,
                 incident,
+                holds,
+                rejoin_ready,
+            )| View {
+                nets,
+                serial,
+                disk,
+                failing_monitors,
+                quiesced,
+                isolated,
+                incident,
+                holds,
+                rejoin_ready,
             },
         )
 }
@@ -459,6 +473,25 @@ fn heartbeat_16_nodes_4_networks_fits_one_datagram() {
                 Component::Serial(NodeId(0), NodeId(15)),
             ],
         }),
+        // A survivor that took over two peers.
+        holds: [
+            (
+                NodeId(4),
+                IncidentId {
+                    opener: NodeId(11),
+                    number: 4_000_000,
+                },
+            ),
+            (
+                NodeId(5),
+                IncidentId {
+                    opener: NodeId(11),
+                    number: 4_000_000,
+                },
+            ),
+        ]
+        .into(),
+        rejoin_ready: false,
     };
     let msg = Message {
         header: Header {

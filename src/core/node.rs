@@ -48,6 +48,18 @@
 //!   maintenance) wins, and an even split goes to the side holding the highest-priority node.
 //!   Losers isolate after `self_fence_after`; winners take over silent peers after
 //!   `fence_deadline` (fence hook first when configured).
+//! - **Rule 7 (death needs transitive evidence).** A silent peer that another node's fresh
+//!   view still hears, or that the unambiguous verdict explains by its attachments, is never
+//!   taken over or fenced; each such sighting restarts its `fence_deadline`.
+//! - **Rule 8 (services are claims).** Heartbeats carry `holds` (peers' services taken over,
+//!   with the incident). A node that learns a peer holds its services isolates at once. An
+//!   isolated node whose rejoin conditions hold advertises `rejoin_ready`; holders hand back
+//!   only to a ready peer, and it rejoins only once nobody claims its services. Isolation
+//!   releases everything held. Two survivors holding one peer: the lower-priority one lets go.
+//! - **Rule 9.** An ambiguous verdict isolates nobody (rule 1 needs an unambiguous cut-off).
+//! - **Rule 10.** [`Node::durable`] / [`Node::restore`]: what a restart must keep.
+//! - **Inbound frames** enter through [`Node::handle_datagram`] (decode, path check, replay
+//!   filter), shared by the daemon and the simulator.
 //! - **Rule 5.** Degradation raises [`Event::Alert`]; it never isolates. A failing or hung disk
 //!   isolates only with [`NodeOptions::isolate_on_disk_failure`].
 //! - **Rule 6.** [`Node::quiesce`] announces maintenance (`Quiesce`, then `quiesced` in every
@@ -57,12 +69,13 @@
 //!   (a SIGSTOP, a paused VM), peers may already hold its services: the node isolates on the
 //!   first call after the gap.
 //! - **Hand-back and rejoin.** A survivor hands a peer's services back ([`Event::HandBack`])
-//!   when the peer is heard again and the survivor's incident no longer names it. An isolated
-//!   node rejoins ([`Event::Rejoined`], policy [`RejoinPolicy::AfterHeal`]) once no isolation
-//!   reason has held for `self_fence_after`, it hears a peer (or, on two nodes, reaches a
-//!   reference), and no peer's fresh view still names it failed or cut off — so survivors hand
-//!   back before it returns. With [`RejoinPolicy::Manual`] it stays isolated until
-//!   [`Node::resume`].
+//!   when the peer is heard, its incident no longer names the peer, and the peer advertises
+//!   `rejoin_ready`. An isolated node is ready ([`RejoinPolicy::AfterHeal`]) once no isolation
+//!   reason has held, it hears a peer (or, on two nodes, reaches a reference), and no peer's
+//!   fresh view still names it failed or cut off; it rejoins ([`Event::Rejoined`]) after
+//!   `self_fence_after` of readiness and once no peer claims its services. With
+//!   [`RejoinPolicy::Manual`] it stays isolated until [`Node::resume`], which also waits for
+//!   the hand-back.
 
 use crate::core::agreement::{self, Side};
 use crate::core::classify::{classify, Diagnosis, Summary};
@@ -72,7 +85,9 @@ use crate::core::observation::Observation;
 use crate::core::time::Instant;
 use crate::core::topology::{NodeId, Thresholds, Timing, Topology};
 use crate::core::view::{DiskHealth, Reach, View};
-use crate::core::wire::{Body, Echo, Header, Message, Path};
+use crate::core::wire::{
+    decode, Body, DecodeError, Echo, Header, Keyring, Message, Path, ReplayFilter,
+};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
@@ -99,6 +114,31 @@ pub enum RejoinPolicy {
     AfterHeal,
     /// Stay isolated until the operator runs `resume`.
     Manual,
+}
+
+/// What must survive a restart (rule 10). The driver stores it in `state_dir` — atomically,
+/// synced — whenever [`Node::durable`] changes, and hands it to [`Node::restore`] on start.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DurableState {
+    /// The last incarnation used; the next start uses `max(wall ms, last + 1)`.
+    pub incarnation: u64,
+    /// Isolated under this incident: a restarted node stays isolated until its policy lets
+    /// it rejoin (and the isolate hook runs again, whatever the boot started).
+    pub isolated: Option<IncidentId>,
+    /// `resume` was given while isolated under the manual policy.
+    pub released: bool,
+    /// Peers' services this node took over: a restarted holder still holds them.
+    pub held: BTreeMap<NodeId, IncidentId>,
+    /// Next incident number, so incident ids never repeat across restarts.
+    pub next_incident_number: u32,
+}
+
+impl DurableState {
+    /// The incarnation of a new start: above every earlier one even when the wall clock was
+    /// stepped back (VM restore, no RTC, start before NTP).
+    pub fn next_incarnation(&self, wall_ms: u64) -> u64 {
+        wall_ms.max(self.incarnation.saturating_add(1))
+    }
 }
 
 /// Policy switches of one node.
@@ -211,6 +251,49 @@ pub enum Event {
     Alert(Alert),
 }
 
+/// Why an inbound frame was dropped before it reached the node's logic.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rejected {
+    /// Malformed, wrong cluster, bad stamp, unknown key, oversize — or a replay.
+    Decode(DecodeError),
+    /// Our own message (looped back by a hub).
+    Own,
+    /// Sent on one path, received on another: miscabling or bridged hubs. Trusting the header
+    /// would make the node believe a path works that does not.
+    Path { sent: Path, received: Path },
+}
+
+impl Rejected {
+    /// Stable metrics label.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Rejected::Decode(e) => e.reason(),
+            Rejected::Own => "own",
+            Rejected::Path { .. } => "path",
+        }
+    }
+}
+
+impl std::fmt::Display for Rejected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Rejected::Decode(e) => write!(f, "{e}"),
+            Rejected::Own => write!(f, "own message"),
+            Rejected::Path { sent, received } => {
+                write!(f, "sent on {sent:?}, received on {received:?}")
+            }
+        }
+    }
+}
+
+/// An accepted frame: who sent it and what type it was (for per-path counters).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Accepted {
+    pub sender: NodeId,
+    pub sequence: u64,
+    pub token: &'static str,
+}
+
 /// Counters for metrics.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NodeStats {
@@ -249,6 +332,9 @@ struct PeerInfo {
     quiesced: bool,
     incident: Option<IncidentSummary>,
     incarnation: u64,
+    /// Its last service claims and when it made them (rule 8).
+    holds: BTreeMap<NodeId, IncidentId>,
+    claimed_at: Option<Instant>,
 }
 
 #[derive(Clone, Debug)]
@@ -300,11 +386,17 @@ pub struct Node {
     cut_off_verdict_since: Option<Instant>,
     rejoin_ready_since: Option<Instant>,
     held: BTreeMap<NodeId, IncidentId>,
+    /// Isolated and ready to rejoin once nobody claims our services (advertised).
+    rejoin_ready: bool,
+    /// The operator ran `resume` while isolated under the manual policy: rejoin once handed back.
+    released: bool,
     fencing: BTreeMap<NodeId, Fencing>,
     wake: Option<Instant>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     stats: NodeStats,
+    /// Drops replays of authentic frames (one window per sender, bounded by the topology).
+    replay: ReplayFilter,
 }
 
 impl Node {
@@ -333,6 +425,7 @@ impl Node {
         let evidence = Evidence::new(&topology, me, now);
         let timing = topology.timing.clone();
         let thresholds = topology.thresholds.clone();
+        let replay = ReplayFilter::new(&topology);
         Node {
             diagnosis: Diagnosis::healthy(me, now, Vec::new(), &topology),
             topology,
@@ -364,11 +457,14 @@ impl Node {
             cut_off_verdict_since: None,
             rejoin_ready_since: None,
             held: BTreeMap::new(),
+            rejoin_ready: false,
+            released: false,
             fencing: BTreeMap::new(),
             wake: None,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: NodeStats::default(),
+            replay,
         }
     }
 
@@ -404,6 +500,39 @@ impl Node {
     /// The isolate hook has succeeded (what peers see as `isolated`).
     pub fn isolation_confirmed(&self) -> bool {
         self.isolation.as_ref().is_some_and(|i| i.confirmed)
+    }
+
+    /// The state a restart must keep (see [`DurableState`]).
+    pub fn durable(&self) -> DurableState {
+        DurableState {
+            incarnation: self.incarnation,
+            isolated: self.isolation.as_ref().map(|i| i.incident),
+            released: self.released,
+            held: self.held.clone(),
+            next_incident_number: self.next_incident_number,
+        }
+    }
+
+    /// Resumes from the state of an earlier run (call once, right after [`Node::new`]): stays
+    /// isolated (running the isolate hook again) or keeps holding peers' services (running
+    /// the takeover hook again), and never reuses an incident number.
+    pub fn restore(&mut self, now: Instant, state: &DurableState) {
+        self.next_incident_number = self.next_incident_number.max(state.next_incident_number);
+        if let Some(id) = state.isolated {
+            self.isolate_in(
+                now,
+                Some(id),
+                "restarted while isolated: staying isolated until the rejoin policy allows"
+                    .to_string(),
+            );
+            self.released = state.released;
+            return;
+        }
+        for (&peer, &incident) in &state.held {
+            if peer != self.me && peer.index() < self.topology.nodes.len() {
+                self.take_over(now, peer, incident, "held before the restart");
+            }
+        }
     }
 
     /// The incident the node works on.
@@ -455,7 +584,49 @@ impl Node {
         }
     }
 
-    /// A decoded, authenticated, replay-filtered message received at `now`.
+    /// The entry for inbound frames: `bytes` arrived on `path` at `now`. Decodes and
+    /// authenticates them with `keys`, checks the path and filters replays, then handles the
+    /// message. The daemon and the simulator both feed frames here, so they share one pipeline.
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        path: Path,
+        bytes: &[u8],
+        keys: &Keyring,
+    ) -> Result<Accepted, Rejected> {
+        let msg = decode(bytes, &self.topology, keys).map_err(Rejected::Decode)?;
+        self.handle_frame(now, path, msg)
+    }
+
+    /// Like [`Node::handle_datagram`] for a frame that is already decoded and authenticated
+    /// (the simulator without its codec): path check and replay filter, then the message.
+    pub fn handle_frame(
+        &mut self,
+        now: Instant,
+        path: Path,
+        msg: Message,
+    ) -> Result<Accepted, Rejected> {
+        if msg.header.sender == self.me {
+            return Err(Rejected::Own);
+        }
+        if msg.header.path != path {
+            return Err(Rejected::Path {
+                sent: msg.header.path,
+                received: path,
+            });
+        }
+        self.replay.accept(&msg.header).map_err(Rejected::Decode)?;
+        let accepted = Accepted {
+            sender: msg.header.sender,
+            sequence: msg.header.sequence,
+            token: msg.body.token(),
+        };
+        self.handle_message(now, msg);
+        Ok(accepted)
+    }
+
+    /// A decoded, authenticated, replay-filtered message received at `now` (drivers use
+    /// [`Node::handle_datagram`]; this is for tests that build messages by hand).
     pub fn handle_message(&mut self, now: Instant, msg: Message) {
         self.check_gap(now);
         let sender = msg.header.sender;
@@ -484,6 +655,8 @@ impl Node {
                 info.isolated = view.isolated;
                 info.quiesced = view.quiesced;
                 info.incident = view.incident.clone();
+                info.holds = view.holds.clone();
+                info.claimed_at = Some(now);
             }
             Body::Isolated { .. } => info.isolated = true,
             Body::Quiesce => info.quiesced = true,
@@ -613,7 +786,19 @@ impl Node {
                 "planned maintenance ended (resume)".to_string(),
             );
         } else if self.isolation.is_some() {
-            self.rejoin(now);
+            // Rule 8: a peer that runs our services hands them back first.
+            if self.claims_on_me(now).is_empty() {
+                self.rejoin(now);
+            } else {
+                self.released = true;
+                self.rejoin_ready = true;
+                self.alert(
+                    Severity::Info,
+                    None,
+                    "resume: rejoining once the peers holding this node's services hand them back"
+                        .to_string(),
+                );
+            }
         }
         self.last_activity = now;
     }
@@ -701,6 +886,8 @@ impl Node {
         v.quiesced = self.quiesced;
         v.isolated = self.isolation_confirmed();
         v.incident = self.incident.as_ref().map(|i| i.summary.clone());
+        v.holds = self.held.clone();
+        v.rejoin_ready = self.isolation.is_some() && self.rejoin_ready;
     }
 
     fn snapshot(&self, now: Instant) -> ClusterView {
@@ -1089,10 +1276,23 @@ impl Node {
     }
 
     fn isolate(&mut self, now: Instant, reason: String) {
+        self.isolate_in(now, None, reason);
+    }
+
+    /// Isolates under `incident` (or the current one, or a fresh cut-off incident).
+    fn isolate_in(&mut self, now: Instant, incident: Option<IncidentId>, reason: String) {
         if self.isolation.is_some() {
             return;
         }
-        let id = self.ensure_incident(now, VerdictKind::CutOff, vec![Component::Node(self.me)]);
+        let id = match incident {
+            Some(id) => id,
+            None => self.ensure_incident(now, VerdictKind::CutOff, vec![Component::Node(self.me)]),
+        };
+        // The isolate hook quiesces everything this node runs, the services it took over
+        // included: it claims nothing any more.
+        self.held.clear();
+        self.rejoin_ready = false;
+        self.released = false;
         self.isolation = Some(Isolation {
             incident: id,
             confirmed: false,
@@ -1127,6 +1327,8 @@ impl Node {
 
     fn rejoin(&mut self, now: Instant) {
         let incident = self.isolation.take().map(|i| i.incident);
+        self.rejoin_ready = false;
+        self.released = false;
         self.cut_since = None;
         self.losing_since = None;
         self.cut_off_verdict_since = None;
@@ -1238,8 +1440,9 @@ impl Node {
             self.losing_since = None;
         }
         // Rule 1: a cut-off verdict about us.
-        let cut_off_me =
-            agreement::isolation_subjects(self.diagnosis.kind, &self.diagnosis.subjects)
+        // Rule 9: an ambiguous verdict (a tie broken by priors) isolates nobody.
+        let cut_off_me = !self.diagnosis.ambiguous
+            && agreement::isolation_subjects(self.diagnosis.kind, &self.diagnosis.subjects)
                 .contains(&me);
         if cut_off_me {
             let since = *self.cut_off_verdict_since.get_or_insert(now);
@@ -1279,6 +1482,21 @@ impl Node {
             return; // planned maintenance: no isolation, no takeover
         }
 
+        // Rule 8: a peer runs our services (we were frozen, partitioned or restarted while it
+        // took them over). Resuming them would make two holders: isolate at once instead.
+        if self.isolation.is_none() {
+            if let Some(&(holder, id)) = self.claims_on_me(now).first() {
+                let reason = format!(
+                    "{} holds this node's services (incident {}:{}); not resuming them, rejoining only after it hands them back (rule 8)",
+                    self.name(holder),
+                    self.name(id.opener),
+                    id.number
+                );
+                self.isolate_in(now, Some(id), reason);
+                return;
+            }
+        }
+
         if self.isolation.is_some() {
             self.isolated_duties(now, &reasons, &heard, reach_ref);
             return;
@@ -1304,7 +1522,14 @@ impl Node {
         let incident_id = self.incident.as_ref().map(|i| i.summary.id);
         // Peers that confirmed their isolation: take over their services.
         for &p in &isolated_peers {
-            if designated && !self.held.contains_key(&p) && heard.contains(&p) {
+            // A peer ready to rejoin waits for its services to come back, not to be taken.
+            let ready = self.fresh_peers.get(&p).is_some_and(|v| v.rejoin_ready);
+            if designated
+                && !ready
+                && !self.held.contains_key(&p)
+                && heard.contains(&p)
+                && self.other_holder(p).is_none()
+            {
                 let id = self
                     .fresh_peers
                     .get(&p)
@@ -1321,12 +1546,18 @@ impl Node {
         let stagger =
             self.options.fence_stagger * agreement::priority_rank(&self.topology, me) as u32;
         for &p in relevant.iter() {
-            if heard.contains(&p) || self.held.contains_key(&p) {
+            if heard.contains(&p) || self.held.contains_key(&p) || self.other_holder(p).is_some() {
                 continue;
             }
             let Some(&since) = self.silent_since.get(&p) else {
                 continue;
             };
+            // Rule 7: death needs transitive evidence. A peer that another node still hears,
+            // or that the verdict explains as alive, is behind a non-transitive partition.
+            if self.heard_by_others(p) || self.diagnosis_names_alive(p) {
+                self.silent_since.insert(p, now);
+                continue;
+            }
             let mut due = since + self.timing.fence_deadline;
             if self.options.fence_hook {
                 due = due + stagger;
@@ -1373,6 +1604,31 @@ impl Node {
                 }
             }
         }
+        // Two survivors took over the same peer (their views of who is designated differed for
+        // a moment): the lower-priority one lets go, so one holder remains (S5).
+        let doubled: Vec<(NodeId, IncidentId)> = self
+            .held
+            .iter()
+            .filter(|(&p, _)| {
+                self.other_holder(p).is_some_and(|h| {
+                    agreement::highest_priority(&self.topology, [h, me]) == Some(h)
+                })
+            })
+            .map(|(&p, &i)| (p, i))
+            .collect();
+        for (p, i) in doubled {
+            self.held.remove(&p);
+            let name = self.name(p);
+            self.alert(
+                Severity::Warning,
+                Some(i),
+                format!("another survivor also took over {name}: releasing its services here"),
+            );
+            self.push_event(Event::HandBack {
+                peer: p,
+                incident: Some(i),
+            });
+        }
         // Hand back peers that are heard again and no longer named failed.
         let named: BTreeSet<NodeId> = self
             .incident
@@ -1389,12 +1645,12 @@ impl Node {
             .held
             .iter()
             .filter(|(p, _)| {
-                // A peer that reports itself isolated stays held: handing it back would flap
-                // takeover/hand-back on every tick while it remains isolated.
+                // Rule 8: hand back only to a peer that says it is ready to rejoin (isolated,
+                // its evidence healed): a peer that sees our claim isolates at once, and one
+                // that stays isolated keeps its services here.
                 heard.contains(p)
-                    && self.fresh_peers.contains_key(p)
                     && !named.contains(p)
-                    && !isolated_peers.contains(p)
+                    && self.fresh_peers.get(p).is_some_and(|v| v.rejoin_ready)
             })
             .map(|(&p, &i)| (p, i))
             .collect();
@@ -1405,6 +1661,50 @@ impl Node {
                 incident: Some(i),
             });
         }
+    }
+
+    /// Peers that claim to run this node's services (rule 8): claims heard within
+    /// `fence_deadline` (a holder silent for longer is treated as gone, as for takeover).
+    fn claims_on_me(&self, now: Instant) -> Vec<(NodeId, IncidentId)> {
+        let me = self.me;
+        self.peers
+            .iter()
+            .filter_map(|(&p, info)| {
+                let id = *info.holds.get(&me)?;
+                let recent = info
+                    .claimed_at
+                    .is_some_and(|t| now - t <= self.timing.fence_deadline);
+                recent.then_some((p, id))
+            })
+            .collect()
+    }
+
+    /// A peer other than `p` whose fresh view claims `p`'s services.
+    fn other_holder(&self, p: NodeId) -> Option<NodeId> {
+        self.fresh_peers
+            .iter()
+            .find(|(&q, v)| q != p && v.holds.contains_key(&p))
+            .map(|(&q, _)| q)
+    }
+
+    /// Rule 7: another node's fresh view hears `p` on some path.
+    fn heard_by_others(&self, p: NodeId) -> bool {
+        self.fresh_peers.iter().any(|(&q, v)| {
+            q != p
+                && (v.nets.values().any(|nv| nv.heard.contains(&p))
+                    || v.serial.get(&p) == Some(&true))
+        })
+    }
+
+    /// Rule 7: the (unambiguous) verdict explains `p`'s silence by faults of its attachments
+    /// rather than by its death: it names `p` alive.
+    fn diagnosis_names_alive(&self, p: NodeId) -> bool {
+        let d = &self.diagnosis;
+        !d.ambiguous
+            && !d.faults.iter().any(|f| f.component == Component::Node(p))
+            && d.faults
+                .iter()
+                .any(|f| matches!(f.component, Component::Attachment(n, _) if n == p))
     }
 
     fn isolated_duties(
@@ -1438,7 +1738,9 @@ impl Node {
                 self.wake_at(t);
             }
         }
-        if self.options.rejoin == RejoinPolicy::Manual || !self.isolation_confirmed() {
+        let policy_allows = self.options.rejoin == RejoinPolicy::AfterHeal || self.released;
+        if !policy_allows || !self.isolation_confirmed() {
+            self.rejoin_ready = false;
             return;
         }
         let named_by_peer = self.fresh_peers.values().any(|v| {
@@ -1447,15 +1749,19 @@ impl Node {
                 .is_some_and(|i| agreement::names_as_failed(i, self.me))
         });
         let can_see = !heard.is_empty() || (self.topology.nodes.len() == 2 && reach_ref);
-        if reasons.is_empty() && !named_by_peer && can_see {
+        if self.released || (reasons.is_empty() && !named_by_peer && can_see) {
+            self.rejoin_ready = true;
             let since = *self.rejoin_ready_since.get_or_insert(now);
             let due = since + self.timing.self_fence_after;
-            if now >= due {
+            // Rule 8: and only once every holder of our services has handed them back.
+            let claimed = !self.claims_on_me(now).is_empty();
+            if now >= due && !claimed {
                 self.rejoin(now);
-            } else {
+            } else if !claimed {
                 self.wake_at(due);
             }
         } else {
+            self.rejoin_ready = false;
             self.rejoin_ready_since = None;
         }
     }

@@ -4,7 +4,7 @@
 //! ("I hear X on s, I reach R_s, my disk is OK"). The evidence module produces the local
 //! [`View`]; the wire codec carries it; the classifier merges everyone's views.
 
-use crate::core::diagnosis::IncidentSummary;
+use crate::core::diagnosis::{IncidentId, IncidentSummary};
 use crate::core::topology::{NetworkId, NodeId};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -76,4 +76,9 @@ pub struct View {
     pub isolated: bool,
     /// The incident the node currently works on, if any.
     pub incident: Option<IncidentSummary>,
+    /// Service claims: peers whose services this node runs (it took them over), with the
+    /// incident of the takeover. Its own services are claimed by not being isolated.
+    pub holds: BTreeMap<NodeId, IncidentId>,
+    /// Isolated, and ready to rejoin as soon as every holder of its services hands them back.
+    pub rejoin_ready: bool,
 }

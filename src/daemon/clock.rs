@@ -1,16 +1,41 @@
-//! Clock adapter: maps tokio's monotonic clock to the core's [`Instant`] (nanoseconds since the
-//! daemon's start) and back, and picks the incarnation number.
+//! Clock adapter: the core's [`Instant`] (nanoseconds since the daemon's start) on a clock
+//! that counts suspend (`CLOCK_BOOTTIME`), mapped to and from tokio's timers; and the
+//! incarnation number.
 //!
-//! The core never reads a clock; only this adapter does. Tokio time is used (not `std`) so a
-//! paused test runtime drives the daemon consistently.
+//! Why BOOTTIME: the core tells a freeze or a suspended host (a paused VM, a laptop lid) by
+//! the gap between two of its steps. Tokio's monotonic clock stops during suspend, so a host
+//! suspended for a minute would look as if it never left — and resume services a peer took
+//! over. Tokio instants are converted relative to the present (timers and probe timestamps
+//! are always near it), so the two clocks need not run in step.
+//! The core never reads a clock; only this adapter does. Nothing here depends on the wall
+//! clock moving forward.
 
 use crate::core::time::Instant;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Core time origin: the tokio instant the daemon started at.
+/// Nanoseconds on `CLOCK_BOOTTIME` (monotonic, counts suspend); falls back to the monotonic
+/// clock where BOOTTIME is unavailable.
+fn boottime() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec into the valid, exclusively borrowed `ts`.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
+    if rc != 0 {
+        // SAFETY: as above.
+        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    }
+    Duration::new(
+        u64::try_from(ts.tv_sec).unwrap_or(0),
+        u32::try_from(ts.tv_nsec).unwrap_or(0),
+    )
+}
+
+/// Core time origin: the BOOTTIME reading at the daemon's start.
 #[derive(Clone, Copy, Debug)]
 pub struct Clock {
-    epoch: tokio::time::Instant,
+    epoch: Duration,
 }
 
 impl Default for Clock {
@@ -22,27 +47,31 @@ impl Default for Clock {
 impl Clock {
     /// A clock whose epoch is now.
     pub fn new() -> Self {
-        Clock {
-            epoch: tokio::time::Instant::now(),
-        }
+        Clock { epoch: boottime() }
     }
 
-    /// Current core time.
+    /// Current core time (counts time the host spent suspended).
     pub fn now(&self) -> Instant {
-        self.to_core(tokio::time::Instant::now())
-    }
-
-    /// Converts a tokio instant (saturating at the epoch).
-    pub fn to_core(&self, t: tokio::time::Instant) -> Instant {
-        let d = t.saturating_duration_since(self.epoch);
+        let d = boottime().saturating_sub(self.epoch);
         Instant::from_nanos(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
     }
 
-    /// Converts a core deadline back to tokio time, for `sleep_until`.
+    /// Converts a tokio instant (a probe's timestamp), relative to now.
+    pub fn to_core(&self, t: tokio::time::Instant) -> Instant {
+        let (tokio_now, now) = (tokio::time::Instant::now(), self.now());
+        if t >= tokio_now {
+            now + (t - tokio_now)
+        } else {
+            now - (tokio_now - t)
+        }
+    }
+
+    /// Converts a core deadline to tokio time, for `sleep_until` (relative to now; a past
+    /// deadline is now).
     pub fn to_tokio(&self, t: Instant) -> tokio::time::Instant {
         // Cap far-future deadlines (u64::MAX nanos would overflow tokio's Instant).
-        let d = t.since_epoch().min(Duration::from_secs(100 * 365 * 86_400));
-        self.epoch + d
+        let ahead = (t - self.now()).min(Duration::from_secs(100 * 365 * 86_400));
+        tokio::time::Instant::now() + ahead
     }
 }
 
@@ -67,8 +96,10 @@ mod tests {
     #[test]
     fn round_trip() {
         let c = Clock::new();
-        let t = Instant::from_millis(1500);
-        assert_eq!(c.to_core(c.to_tokio(t)), t);
+        let t = c.now() + Duration::from_millis(1500);
+        let back = c.to_core(c.to_tokio(t));
+        // Relative conversions: equal up to the time the two calls took.
+        assert!(back <= t + Duration::from_millis(50) && back + Duration::from_millis(50) >= t);
         assert!(c.now() < Instant::from_millis(60_000));
         // Far-future deadlines do not overflow.
         let _ = c.to_tokio(Instant::from_nanos(u64::MAX));

@@ -37,7 +37,7 @@ use crate::core::diagnosis::IncidentId;
 use crate::core::node::{Event, HookKind, Node, NodeOptions, RejoinPolicy, Role};
 use crate::core::observation::Observation;
 use crate::core::topology::{NetworkId, NodeId, Topology, Transport};
-use crate::core::wire::{decode, encode_fitted, KeyError, Keyring, Path, ReplayFilter, Shed};
+use crate::core::wire::{encode_fitted, KeyError, Keyring, Path, Shed};
 use crate::probes::{self, OBSERVATION_QUEUE};
 use crate::transport::ethernet::EthernetLink;
 use crate::transport::serial::SerialLink;
@@ -88,8 +88,10 @@ struct Driver {
     clock: Clock,
     started: tokio::time::Instant,
     keys: Keyring,
+    /// Where the durable state lives, and what was stored last.
+    durable_path: PathBuf,
+    durable: crate::core::node::DurableState,
     node: Node,
-    replay: ReplayFilter,
     stats: Arc<TransportStats>,
     nets: BTreeMap<NetworkId, NetLink>,
     pending_nets: BTreeSet<NetworkId>,
@@ -315,33 +317,17 @@ impl Driver {
     }
 
     fn on_inbound(&mut self, f: Inbound) {
-        let msg = match decode(&f.bytes, &self.topo, &self.keys) {
-            Ok(m) => m,
-            Err(e) => return self.reject(e.reason(), &f, &e.to_string()),
-        };
-        if msg.header.sender == self.me {
-            return self.reject("own", &f, "own message");
+        // Decode, path check and replay filter live in the core (shared with the simulator).
+        let now = self.clock.now();
+        match self.node.handle_datagram(now, f.path, &f.bytes, &self.keys) {
+            Ok(a) => {
+                *self.received.entry((f.path, a.sender)).or_insert(0) += 1;
+                if let Some(o) = &self.ops {
+                    o.received(f.path, a.token);
+                }
+            }
+            Err(e) => self.reject(e.reason(), &f, &e.to_string()),
         }
-        if msg.header.path != f.path {
-            // Sent on one network, heard on another: miscabling or bridged hubs. Trusting the
-            // header would make the core believe a path works that does not.
-            return self.reject(
-                "path",
-                &f,
-                &format!("sent on {:?}, received on {:?}", msg.header.path, f.path),
-            );
-        }
-        if let Err(e) = self.replay.accept(&msg.header) {
-            return self.reject(e.reason(), &f, &e.to_string());
-        }
-        *self
-            .received
-            .entry((f.path, msg.header.sender))
-            .or_insert(0) += 1;
-        if let Some(o) = &self.ops {
-            o.received(f.path, msg.body.token());
-        }
-        self.node.handle_message(self.clock.now(), msg);
     }
 
     fn reject(&mut self, reason: &'static str, f: &Inbound, detail: &str) {
@@ -358,9 +344,23 @@ impl Driver {
         }
     }
 
+    /// Stores the durable state when it changed (before the hooks the change asked for run).
+    fn persist(&mut self) {
+        let now = self.node.durable();
+        if now != self.durable {
+            match super::durable::store(&self.durable_path, &now) {
+                Ok(()) => self.durable = now,
+                Err(e) => tracing::error!(error = %e, "cannot store the durable state"),
+            }
+        }
+    }
+
     /// Drains transmits and events until the node is quiet.
     fn flush(&mut self) {
         loop {
+            // Durable before anything acts on the change: no claim goes out, no hook starts,
+            // before the state it rests on is on disk.
+            self.persist();
             let mut progressed = false;
             while let Some(t) = self.node.poll_transmit() {
                 progressed = true;
@@ -853,19 +853,23 @@ pub async fn run(config_path: &FsPath, node: Option<&str>) -> Result<(), DaemonE
     let status_path = cfg.state_dir.join(format!("status-{me_name}.json"));
 
     let clock = Clock::new();
-    let incarnation = incarnation_now();
+    // Rule 10: state that must survive a restart, stored before the first heartbeat.
+    let durable_path = cfg.state_dir.join(format!("durable-{me_name}.json"));
+    let durable = super::durable::start(&durable_path, incarnation_now())
+        .map_err(|e| DaemonError::Io(e.to_string()))?;
+    let incarnation = durable.incarnation;
     let (obs_tx, mut obs_rx) = mpsc::channel(OBSERVATION_QUEUE);
     let (in_tx, mut in_rx) = mpsc::channel(INBOUND_QUEUE);
     let (hook_tx, mut hook_rx) = mpsc::channel(HOOK_RESULT_QUEUE);
     let (shutdown_tx, _) = watch::channel(false);
-    let node_core = Node::new(
+    let mut node_core = Node::new(
         topo.clone(),
         me,
         incarnation,
         node_options(&cfg),
         clock.now(),
     );
-    let replay = ReplayFilter::new(&topo);
+    node_core.restore(clock.now(), &durable);
     let mut d = Driver {
         config_path: config_path.to_path_buf(),
         cfg,
@@ -876,7 +880,8 @@ pub async fn run(config_path: &FsPath, node: Option<&str>) -> Result<(), DaemonE
         started: tokio::time::Instant::now(),
         keys,
         node: node_core,
-        replay,
+        durable_path,
+        durable,
         stats: Arc::new(TransportStats::default()),
         nets: BTreeMap::new(),
         pending_nets: BTreeSet::new(),

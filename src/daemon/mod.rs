@@ -16,6 +16,7 @@
 pub mod clock;
 pub mod control;
 pub mod driver;
+pub mod durable;
 pub mod hooks;
 pub mod notify;
 pub mod observe;

@@ -1,4 +1,4 @@
-//! Safety invariants S1–S4 (DESIGN §4), judged against the simulator's ground truth after
+//! Safety invariants S1–S5 (DESIGN §4), judged against the simulator's ground truth after
 //! every step.
 //!
 //! Random schedules combine faults freely, and several invariants only make sense for some
@@ -11,16 +11,22 @@
 //! - **S1 no split brain.** Sides = connected components of the running nodes. Two active
 //!   nodes on different sides are a split. A split is *judged* when a fence hook is
 //!   configured, or when one of the two sides reaches no reference (ground truth: no member's
-//!   attachment, hub and upstream on a network with references all work), or — three or more
-//!   nodes, rule 4 — when the partition is *clean* (every pair of running nodes hears each
-//!   other either both ways or not at all, and every side is a clique). A judged split that
+//!   attachment, hub and upstream on a network with references all work), or when the cluster
+//!   has three or more nodes (rule 4; one-way and non-transitive partitions included — their
+//!   count is [`Judged::s1_irregular`]), or when a one-way link joins the two sides (the
+//!   holder's claim reaches the other side, rule 8). A judged split that
 //!   lasts longer than `fence_deadline + detect_time + 2 heartbeats + 2 hook delays +
 //!   fence_stagger × (nodes − 1) + 0.5 s` violates S1. (Unjudged: a symmetric two-node
 //!   partition where both sides reach references and no fence exists — DESIGN's residual
-//!   risk — and one-way or non-transitive partitions.)
+//!   risk.)
 //! - **S1′ takeover safety** (an extension): a node holding a peer's services (after
 //!   `TakeOver`) while that peer is active and connected to it, for longer than
-//!   `fence_deadline + 2 s`, violates S1.
+//!   `fence_deadline + 2 s`, violates S1; when the two are connected only through a third
+//!   node (a non-transitive partition, rule 7), for longer than the S1 limit.
+//! - **S5 one holder.** Holders of a node's services: the node while active, and every
+//!   running node that claims them. Two holders that can talk (both ways, or the claim
+//!   reaching the owner) for longer than `4 × heartbeat_interval + 2 hook delays + 0.2 s`
+//!   violate S5.
 //! - **S2 no needless isolation.** Judged at every `IsolateSelf`. It is needless when every
 //!   fault active within the preceding `fence_deadline + self_fence_after + 2 s` is a single
 //!   fault of the S2 classes — an attachment (any mode, also flapping), a hub, an upstream, a
@@ -80,6 +86,10 @@ impl fmt::Display for Violation {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Judged {
     pub s1_splits: u64,
+    /// Splits judged that are one-way or non-transitive (a subset of `s1_splits`).
+    pub s1_irregular: u64,
+    /// Pairs of nodes seen running the same node's services while able to talk.
+    pub s5_pairs: u64,
     pub s2_isolations: u64,
     pub s3_pairs: u64,
     pub s4_detections: u64,
@@ -100,6 +110,7 @@ struct S4Check {
 pub struct Checker {
     s1_limit: Duration,
     s1b_limit: Duration,
+    s5_limit: Duration,
     lookback: Duration,
     fence_hook: bool,
     isolate_on_disk_failure: bool,
@@ -112,6 +123,8 @@ pub struct Checker {
     reaches_reference: Vec<bool>,
     split_since: BTreeMap<(NodeId, NodeId), Instant>,
     conflict_since: BTreeMap<(NodeId, NodeId), Instant>,
+    /// (owner, holder a, holder b) → since when both run the owner's services.
+    holders_since: BTreeMap<(NodeId, NodeId, NodeId), Instant>,
     last_disconnected: Option<Instant>,
     s4: Vec<S4Check>,
     schedule: Vec<ScheduledFault>,
@@ -206,6 +219,8 @@ impl Checker {
         let mut c = Checker {
             s1_limit,
             s1b_limit: t.fence_deadline + Duration::from_secs(2),
+            // One heartbeat to carry the claim (a few, against loss), plus the hook time.
+            s5_limit: t.heartbeat_interval * 4 + config.hook_delay * 2 + Duration::from_millis(200),
             lookback: t.fence_deadline + t.self_fence_after + Duration::from_secs(2),
             fence_hook: config.options.fence_hook,
             isolate_on_disk_failure: config.options.isolate_on_disk_failure,
@@ -215,6 +230,7 @@ impl Checker {
             reaches_reference: vec![config.shape.references; n],
             split_since: BTreeMap::new(),
             conflict_since: BTreeMap::new(),
+            holders_since: BTreeMap::new(),
             last_disconnected: None,
             s4,
             schedule: faults.clone(),
@@ -333,6 +349,14 @@ impl Checker {
         true
     }
 
+    /// Whether some pair across components `x` and `y` passes frames one way only.
+    fn one_way_between(&self, comps: &[Option<usize>], x: Option<usize>, y: Option<usize>) -> bool {
+        let n = comps.len();
+        (0..n).any(|a| {
+            comps[a] == x && (0..n).any(|b| comps[b] == y && self.passes[a][b] != self.passes[b][a])
+        })
+    }
+
     /// A node emitted an event (S2 is judged on isolation).
     pub fn event(
         &mut self,
@@ -429,15 +453,22 @@ impl Checker {
                     let side_ref = |c: Option<usize>| {
                         (0..n).any(|m| comps[m] == c && self.reaches_reference[m])
                     };
+                    // One-way links between the sides let a claim through (rule 8);
+                    // three or more nodes have rule 4 (and rule 7 inside a side).
                     self.fence_hook
                         || !side_ref(comps[a])
                         || !side_ref(comps[b])
-                        || (n >= 3
-                            && *clean.get_or_insert_with(|| self.clean_partition(nodes, &comps)))
+                        || n >= 3
+                        || self.one_way_between(&comps, comps[a], comps[b])
                 };
                 if !judged {
                     self.split_since.remove(&key);
                     continue;
+                }
+                if !self.split_since.contains_key(&key)
+                    && !*clean.get_or_insert_with(|| self.clean_partition(nodes, &comps))
+                {
+                    self.judged.s1_irregular += 1;
                 }
                 let since = *self.split_since.entry(key).or_insert_with(|| {
                     self.judged.s1_splits += 1;
@@ -466,14 +497,23 @@ impl Checker {
             for &p in node.held_peers().keys() {
                 let b = p.index();
                 let key = (NodeId(a as u16), p);
-                if b < n && nodes[b].active() && self.connected[a][b] {
+                // Directly connected, or in one component through a third node (a
+                // non-transitive partition: rule 7 forbids the takeover).
+                let direct = b < n && self.connected[a][b];
+                let related = b < n && comps[a].is_some() && comps[a] == comps[b];
+                if b < n && nodes[b].active() && (direct || related) {
                     let since = *self.conflict_since.entry(key).or_insert(now);
-                    if now - since > self.s1b_limit {
+                    let limit = if direct {
+                        self.s1b_limit
+                    } else {
+                        self.s1_limit
+                    };
+                    if now - since > limit {
                         return Err(Violation {
                             invariant: "S1' (takeover safety)",
                             at: now,
                             detail: format!(
-                                "{} holds the services of {} since {} although {} is active and reachable",
+                                "{} holds the services of {} since {} although {} is active and reachable (directly: {direct})",
                                 name(a),
                                 name(b),
                                 since,
@@ -491,6 +531,70 @@ impl Checker {
                 .node
                 .as_ref()
                 .is_some_and(|x| x.held_peers().contains_key(&p))
+        });
+        // S5: one holder. Holders of x's services: x itself while active, and every running
+        // node that claims them. Two holders that can talk — both ways, or the claim reaching
+        // the owner — must not overlap for longer than a heartbeat plus the hook time.
+        for x in 0..n {
+            let mut holders: Vec<usize> = Vec::new();
+            if nodes[x].active() {
+                holders.push(x);
+            }
+            for (h, sn) in nodes.iter().enumerate() {
+                let holds = sn.running()
+                    && sn
+                        .node
+                        .as_ref()
+                        .is_some_and(|nd| nd.held_peers().contains_key(&NodeId(x as u16)));
+                if holds {
+                    holders.push(h);
+                }
+            }
+            for (i, &a) in holders.iter().enumerate() {
+                for &b in &holders[i + 1..] {
+                    let talk = self.connected[a][b]
+                        || (a == x && self.passes[b][a])
+                        || (b == x && self.passes[a][b]);
+                    let key = (NodeId(x as u16), NodeId(a as u16), NodeId(b as u16));
+                    if !talk {
+                        self.holders_since.remove(&key);
+                        continue;
+                    }
+                    let since = *self.holders_since.entry(key).or_insert_with(|| {
+                        self.judged.s5_pairs += 1;
+                        now
+                    });
+                    if now - since > self.s5_limit {
+                        return Err(Violation {
+                            invariant: "S5 (one holder)",
+                            at: now,
+                            detail: format!(
+                                "{} and {} both run the services of {} since {} and can talk (limit {} ms)",
+                                name(a),
+                                name(b),
+                                name(x),
+                                since,
+                                self.s5_limit.as_millis()
+                            ),
+                        });
+                    }
+                }
+            }
+        }
+        self.holders_since.retain(|&(x, a, b), _| {
+            let holds = |h: NodeId| {
+                let sn = &nodes[h.index()];
+                if h == x {
+                    sn.active()
+                } else {
+                    sn.running()
+                        && sn
+                            .node
+                            .as_ref()
+                            .is_some_and(|nd| nd.held_peers().contains_key(&x))
+                }
+            };
+            holds(a) && holds(b)
         });
         // S3.
         for a in 0..n {

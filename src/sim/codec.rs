@@ -38,6 +38,11 @@ impl Codec {
         }
     }
 
+    /// The simulated cluster's keys (nodes decode with them in [`crate::core::node::Node::handle_datagram`]).
+    pub fn keys(&self) -> &Keyring {
+        &self.keys
+    }
+
     pub fn decode(&mut self, topology: &Topology, bytes: &[u8]) -> Option<Message> {
         match decode(bytes, topology, &self.keys) {
             Ok(m) => Some(m),

@@ -8,8 +8,8 @@
 use crate::core::diagnosis::{Component, VerdictKind};
 use crate::core::time::Instant;
 use crate::core::topology::{NetworkId, NodeId, Topology};
-use rand::rngs::StdRng;
 use rand::Rng;
+use rand_chacha::ChaCha12Rng as SimRng;
 use std::fmt;
 use std::time::Duration;
 
@@ -217,7 +217,7 @@ impl Schedule {
     /// reordering, flapping and freezes): `0..=max_faults` faults starting in
     /// `[1 s, horizon - 4 s)`, each either healing after 0.3–8 s or lasting to the end.
     pub fn random(
-        rng: &mut StdRng,
+        rng: &mut SimRng,
         t: &Topology,
         horizon: Duration,
         max_faults: usize,
@@ -244,7 +244,7 @@ impl Schedule {
     }
 }
 
-fn random_fault(rng: &mut StdRng, t: &Topology, depth: u32) -> SimFault {
+fn random_fault(rng: &mut SimRng, t: &Topology, depth: u32) -> SimFault {
     let node = NodeId(rng.gen_range(0..t.nodes.len()) as u16);
     let network = NetworkId(rng.gen_range(0..t.networks.len()) as u16);
     let lines = t.serial_lines();

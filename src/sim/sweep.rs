@@ -7,8 +7,8 @@ use crate::sim::check::{Judged, Violation};
 use crate::sim::fault::Schedule;
 use crate::sim::shape::{SerialLayout, Shape};
 use crate::sim::world::{Sim, SimConfig};
-use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha12Rng as SimRng;
 use std::time::Duration;
 
 /// Virtual duration of one sweep run.
@@ -18,9 +18,10 @@ pub const SWEEP_MAX_FAULTS: usize = 3;
 
 /// Draws the configuration of `seed`: 2–8 nodes (mostly small, as deployed), 1–4 networks,
 /// a serial layout, references on ~85 % of shapes, a fence hook on ~30 %, and a schedule of
-/// up to [`SWEEP_MAX_FAULTS`] faults over [`SWEEP_HORIZON`].
+/// up to [`SWEEP_MAX_FAULTS`] faults over [`SWEEP_HORIZON`]; hook durations (1 ms–1.5 s),
+/// network latency (50 µs–2 ms) and serial latency (2–20 ms) drawn per seed.
 pub fn config_for_seed(seed: u64, codec: bool) -> SimConfig {
-    let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed_5eed_5eed_5eed);
+    let mut rng = SimRng::seed_from_u64(seed ^ 0x5eed_5eed_5eed_5eed);
     let nodes = match rng.gen_range(0..100) {
         0..=49 => 2,
         50..=74 => 3,
@@ -52,6 +53,11 @@ pub fn config_for_seed(seed: u64, codec: bool) -> SimConfig {
     config.record_events = false;
     let topology = config.topology();
     config.schedule = Schedule::random(&mut rng, &topology, SWEEP_HORIZON, SWEEP_MAX_FAULTS);
+    // Timings from a second stream, so a seed's shape and schedule stay what they always were.
+    let mut timing = SimRng::seed_from_u64(seed ^ 0x7177_7177_7177_7177);
+    config.hook_delay = Duration::from_millis(timing.gen_range(1..=1_500));
+    config.network_latency = Duration::from_micros(timing.gen_range(50..=2_000));
+    config.serial_latency = Duration::from_millis(timing.gen_range(2..=20));
     config
 }
 

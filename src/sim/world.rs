@@ -8,29 +8,34 @@
 //! [`Schedule`] of faults. Time is virtual: an ordered queue of actions keyed by
 //! `(time, insertion number)`, so the same seed always yields the same run.
 //! What it must not do: read a clock, use threads, or draw randomness other than from its
-//! seeded [`StdRng`].
+//! seeded [`SimRng`] (ChaCha12 by name).
 
 use crate::core::diagnosis::{IncidentId, VerdictKind};
-use crate::core::node::{Event, HookKind, Node, NodeOptions, Role, Transmit};
+use crate::core::node::{
+    DurableState, Event, HookKind, Node, NodeOptions, Rejected, Role, Transmit,
+};
 use crate::core::observation::{DiskOutcome, EchoOutcome, Observation, Probe};
 use crate::core::time::Instant;
 use crate::core::topology::{NetworkId, NodeId, Thresholds, Timing, Topology};
-use crate::core::wire::{Message, Path};
+use crate::core::wire::{DecodeError, Message, Path};
 use crate::sim::check::{Checker, Violation};
 use crate::sim::codec::Codec;
 use crate::sim::fault::{DiskMode, FaultState, Schedule, SimFault};
 use crate::sim::shape::Shape;
-use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha12Rng as SimRng;
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Frames a frozen node's kernel buffers per node before dropping (a socket buffer).
 const FROZEN_INBOX: usize = 64;
-/// Replay window of the simulated driver's filter, in sequence numbers.
-const REPLAY_WINDOW: u64 = 64;
+/// Simulated wall clock at virtual time zero (ms since the Unix epoch).
+const WALL_EPOCH_MS: u64 = 1_700_000_000_000;
+/// Every restart finds the wall clock stepped back by this much (a VM restored from a
+/// snapshot, a host without RTC): incarnations must still grow.
+const WALL_STEP_BACK_MS: u64 = 3_600_000;
 
 /// A node's verdict kind and subjects, as the assertions compare them.
 pub type Verdict = (VerdictKind, Vec<crate::core::diagnosis::Component>);
@@ -111,7 +116,8 @@ enum Action {
     },
     Deliver {
         to: NodeId,
-        message: Box<Message>,
+        path: Path,
+        frame: Frame,
     },
     Probe {
         node: NodeId,
@@ -134,6 +140,13 @@ enum Action {
     /// Nothing happens; invariants are checked at this exact time (S4 deadlines).
     Check,
     End,
+}
+
+/// A frame in flight: the encoded datagram (with the codec) or the message itself.
+#[derive(Debug)]
+enum Frame {
+    Decoded(Box<Message>),
+    Bytes(Vec<u8>),
 }
 
 struct Queued {
@@ -159,48 +172,6 @@ impl Ord for Queued {
     }
 }
 
-/// Per-sender replay filter of the simulated driver: highest sequence plus a bitmap window
-/// (frames overtake each other across paths and under reordering).
-#[derive(Clone, Debug, Default)]
-struct Replay {
-    incarnation: u64,
-    highest: u64,
-    seen: u64,
-}
-
-impl Replay {
-    fn accept(&mut self, incarnation: u64, sequence: u64) -> bool {
-        if incarnation < self.incarnation {
-            return false;
-        }
-        if incarnation > self.incarnation {
-            *self = Replay {
-                incarnation,
-                highest: sequence,
-                seen: 1,
-            };
-            return true;
-        }
-        if sequence > self.highest {
-            let shift = sequence - self.highest;
-            self.seen = if shift >= REPLAY_WINDOW {
-                1
-            } else {
-                (self.seen << shift) | 1
-            };
-            self.highest = sequence;
-            true
-        } else {
-            let back = self.highest - sequence;
-            if back >= REPLAY_WINDOW || self.seen & (1 << back) != 0 {
-                return false;
-            }
-            self.seen |= 1 << back;
-            true
-        }
-    }
-}
-
 /// One simulated host.
 pub struct SimNode {
     pub node: Option<Node>,
@@ -208,11 +179,12 @@ pub struct SimNode {
     pub frozen: bool,
     /// Powered off by a fence hook: stays down for the rest of the run.
     pub fenced: bool,
-    inbox: VecDeque<Message>,
+    /// What the node's driver stored in `state_dir` (survives crashes).
+    pub durable: DurableState,
+    inbox: VecDeque<(Path, Frame)>,
     pending_hooks: Vec<(HookKind, IncidentId)>,
     timer_generation: u64,
     timer_at: Option<Instant>,
-    replay: BTreeMap<NodeId, Replay>,
     disk_ticks: u64,
 }
 
@@ -270,7 +242,7 @@ pub struct Sim {
     pub codec: Option<Codec>,
     /// Frames the virtual network dropped (faults or loss).
     pub dropped: u64,
-    rng: StdRng,
+    rng: SimRng,
     queue: BinaryHeap<Reverse<Queued>>,
     order: u64,
     ended: bool,
@@ -279,7 +251,7 @@ pub struct Sim {
 impl Sim {
     pub fn new(config: SimConfig) -> Sim {
         let topology = Arc::new(config.topology());
-        let rng = StdRng::seed_from_u64(config.seed);
+        let rng = SimRng::seed_from_u64(config.seed);
         let now = Instant::ZERO;
         let nodes = topology
             .node_ids()
@@ -287,18 +259,18 @@ impl Sim {
                 node: Some(Node::new(
                     topology.clone(),
                     id,
-                    1,
+                    WALL_EPOCH_MS,
                     config.options.clone(),
                     now,
                 )),
                 incarnation: 1,
                 frozen: false,
                 fenced: false,
+                durable: DurableState::default(),
                 inbox: VecDeque::new(),
                 pending_hooks: Vec::new(),
                 timer_generation: 0,
                 timer_at: None,
-                replay: BTreeMap::new(),
                 disk_ticks: 0,
             })
             .collect();
@@ -439,7 +411,7 @@ impl Sim {
                 }
                 self.sync(node);
             }
-            Action::Deliver { to, message } => self.deliver(to, *message),
+            Action::Deliver { to, path, frame } => self.deliver(to, path, frame),
             Action::Probe {
                 node,
                 tick,
@@ -548,14 +520,19 @@ impl Sim {
                 // Restart with a new incarnation.
                 sn.incarnation += 1;
                 let inc = sn.incarnation;
-                sn.node = Some(Node::new(
+                let wall = (WALL_EPOCH_MS + (now - Instant::ZERO).as_millis() as u64)
+                    .saturating_sub(WALL_STEP_BACK_MS);
+                let incarnation = sn.durable.next_incarnation(wall);
+                sn.durable.incarnation = incarnation;
+                let mut node = Node::new(
                     self.topology.clone(),
                     id,
-                    inc,
+                    incarnation,
                     self.config.options.clone(),
                     now,
-                ));
-                sn.replay.clear();
+                );
+                node.restore(now, &sn.durable);
+                sn.node = Some(node);
                 sn.timer_at = None;
                 sn.disk_ticks = 0;
                 self.push(
@@ -601,14 +578,14 @@ impl Sim {
     fn unfreeze(&mut self, id: NodeId) {
         let now = self.now;
         let sn = &mut self.nodes[id.index()];
-        let inbox: Vec<Message> = sn.inbox.drain(..).collect();
+        let inbox: Vec<(Path, Frame)> = sn.inbox.drain(..).collect();
         let hooks: Vec<(HookKind, IncidentId)> = sn.pending_hooks.drain(..).collect();
         let inc = sn.incarnation;
         if let Some(n) = sn.node.as_mut() {
             n.handle_timeout(now);
-            for m in inbox {
-                n.handle_message(now, m);
-            }
+        }
+        for (path, frame) in inbox {
+            self.accept(id, path, frame);
         }
         for (hook, incident) in hooks {
             self.push(
@@ -650,6 +627,8 @@ impl Sim {
         {
             let sn = &mut self.nodes[id.index()];
             let Some(n) = sn.node.as_mut() else { return };
+            // The driver stores the durable state before acting on a change.
+            sn.durable = n.durable();
             while let Some(t) = n.poll_transmit() {
                 transmits.push(t);
             }
@@ -780,7 +759,7 @@ impl Sim {
                     return;
                 }
                 let at = self.now + self.config.serial_latency;
-                self.send_frame(at, to, &t.message, bytes.as_deref());
+                self.send_frame(at, to, t.path, &t.message, bytes.as_deref());
             }
             Path::Network(s) => {
                 let receivers: Vec<NodeId> = match t.to {
@@ -814,57 +793,73 @@ impl Sim {
                             Duration::from_nanos(self.rng.gen_range(0..jitter.as_nanos() as u64));
                     }
                     let at = self.now + delay;
-                    self.send_frame(at, to, &t.message, bytes.as_deref());
+                    self.send_frame(at, to, t.path, &t.message, bytes.as_deref());
                 }
             }
         }
     }
 
-    fn send_frame(&mut self, at: Instant, to: NodeId, message: &Message, bytes: Option<&[u8]>) {
-        let message = match (bytes, self.codec.as_mut()) {
-            (Some(b), Some(c)) => c.decode(&self.topology, b),
-            _ => Some(message.clone()),
+    fn send_frame(
+        &mut self,
+        at: Instant,
+        to: NodeId,
+        path: Path,
+        message: &Message,
+        bytes: Option<&[u8]>,
+    ) {
+        let frame = match bytes {
+            Some(b) => Frame::Bytes(b.to_vec()),
+            None => Frame::Decoded(Box::new(message.clone())),
         };
-        match message {
-            Some(message) => self.push(
-                at,
-                Action::Deliver {
-                    to,
-                    message: Box::new(message),
-                },
-            ),
-            None => self.dropped += 1,
-        }
+        self.push(at, Action::Deliver { to, path, frame });
     }
 
-    fn deliver(&mut self, to: NodeId, message: Message) {
+    fn deliver(&mut self, to: NodeId, path: Path, frame: Frame) {
         let sn = &mut self.nodes[to.index()];
-        let Some(node) = sn.node.as_mut() else { return };
+        if sn.node.is_none() {
+            return;
+        }
         if sn.frozen {
             if sn.inbox.len() >= FROZEN_INBOX {
                 sn.inbox.pop_front();
             }
-            sn.inbox.push_back(message);
+            sn.inbox.push_back((path, frame));
             return;
         }
-        let h = &message.header;
-        if !sn
-            .replay
-            .entry(h.sender)
-            .or_default()
-            .accept(h.incarnation, h.sequence)
-        {
-            return;
-        }
-        self.delivered += 1;
-        self.trace.u64(
-            self.now.as_nanos()
-                ^ (u64::from(to.0) << 48)
-                ^ (u64::from(h.sender.0) << 56)
-                ^ h.sequence,
-        );
-        node.handle_message(self.now, message);
+        self.accept(to, path, frame);
         self.sync(to);
+    }
+
+    /// Feeds a frame through the node's own entry (decode, path check, replay filter).
+    fn accept(&mut self, to: NodeId, path: Path, frame: Frame) {
+        let now = self.now;
+        let Some(node) = self.nodes[to.index()].node.as_mut() else {
+            return;
+        };
+        let result = match (frame, self.codec.as_ref()) {
+            (Frame::Bytes(b), Some(c)) => node.handle_datagram(now, path, &b, c.keys()),
+            (Frame::Decoded(m), _) => node.handle_frame(now, path, *m),
+            (Frame::Bytes(_), None) => return,
+        };
+        match result {
+            Ok(a) => {
+                self.delivered += 1;
+                self.trace.u64(
+                    now.as_nanos()
+                        ^ (u64::from(to.0) << 48)
+                        ^ (u64::from(a.sender.0) << 56)
+                        ^ a.sequence,
+                );
+            }
+            Err(Rejected::Decode(DecodeError::Replay { .. })) => {}
+            Err(e) => {
+                // Every simulated frame is authentic and on its path: any other drop is a bug.
+                if let Some(c) = self.codec.as_mut() {
+                    c.errors += 1;
+                    c.last_error = Some(format!("decode: {e}"));
+                }
+            }
+        }
     }
 
     fn probe(&mut self, id: NodeId, tick: ProbeTick, incarnation: u64) {

@@ -331,7 +331,13 @@ pub fn headline(t: &Topology, d: &Diagnosis) -> String {
         VerdictKind::MultipleFaults => format!("multiple faults: {s}"),
     };
     if d.ambiguous {
-        format!("{line} — AMBIGUOUS (likeliest by priors; other explanations fit equally)")
+        let settle = d
+            .settle_hint
+            .as_deref()
+            .map_or(String::new(), |h| format!("; to settle it: {h}"));
+        format!(
+            "{line} — AMBIGUOUS (likeliest by priors; other explanations fit equally; no action is taken on it{settle})"
+        )
     } else {
         line
     }

@@ -199,6 +199,20 @@ impl Out {
         if let Some(i) = v.incident.as_ref().filter(|_| !shed.incident) {
             self.incident(t, "incident", i)?;
         }
+        if !v.holds.is_empty() {
+            self.field("holds");
+            for (k, (&peer, id)) in v.holds.iter().enumerate() {
+                if k > 0 {
+                    self.s.push(',');
+                }
+                self.s.push_str(node(t, "holds", peer)?);
+                self.s.push('/');
+                self.incident_id(t, "holds", id)?;
+            }
+        }
+        if v.rejoin_ready {
+            self.s.push_str(" rejoin=ready");
+        }
         Ok(())
     }
 

@@ -32,6 +32,8 @@
 //! | `failing` | failing monitor names, `,`-separated, at most 32 |
 //! | `state` | `quiesced`, `isolated` or `quiesced,isolated` |
 //! | `incident` | the sender's current incident: `<opener>:<number>,<kind>[,<subject>…]` |
+//! | `holds` | service claims: `<peer>/<opener>:<number>,…` — peers whose services the sender took over, with the incident |
+//! | `rejoin` | `ready`: the sender is isolated and waits only for its services to be handed back |
 //! | `echo` | heartbeat only: `<peer>:<their sequence>:<held ms>,…` for RTT measurement |
 //! | anything else | extension: kept in [`Message::extensions`] and otherwise ignored |
 //! | `stamp` | last: `<key id>:<64 hex>` = HMAC-SHA256 over every byte before ` stamp=` |

@@ -203,7 +203,7 @@ fn echo(t: &Topology, value: &str) -> R<Vec<Echo>> {
 #[derive(Default)]
 struct Fields<'a> {
     header: [Option<&'a str>; 6],
-    view: [Option<&'a str>; 5],
+    view: [Option<&'a str>; 7],
     nets: BTreeMap<&'a str, &'a str>,
     echo: Option<&'a str>,
     verdict: Option<&'a str>,
@@ -321,6 +321,23 @@ impl<'a> Fields<'a> {
         }
         if let Some(i) = self.view_field("incident") {
             v.incident = Some(incident(t, "incident", i)?);
+        }
+        if let Some(h) = self.view_field("holds") {
+            for item in items("holds", h)? {
+                let (peer, id) = item
+                    .split_once('/')
+                    .ok_or_else(|| bad("holds", "item is not <peer>/<opener>:<number>", item))?;
+                let peer = node(t, "holds", peer)?;
+                if v.holds.insert(peer, incident_id(t, "holds", id)?).is_some() {
+                    return Err(bad("holds", "peer listed twice", item));
+                }
+            }
+        }
+        if let Some(r) = self.view_field("rejoin") {
+            if r != "ready" {
+                return Err(bad("rejoin", "not ready", r));
+            }
+            v.rejoin_ready = true;
         }
         Ok(v)
     }

@@ -78,7 +78,9 @@ pub const HEADER_KEYS: [&str; 6] = [
     "type",
 ];
 /// View keys besides the `net.<NAME>` family.
-pub const VIEW_KEYS: [&str; 5] = ["serial", "disk", "failing", "state", "incident"];
+pub const VIEW_KEYS: [&str; 7] = [
+    "serial", "disk", "failing", "state", "incident", "holds", "rejoin",
+];
 pub const NET_PREFIX: &str = "net.";
 pub const ECHO_KEY: &str = "echo";
 pub const VERDICT_KEY: &str = "verdict";

@@ -62,6 +62,8 @@ fn doc_example() -> Message {
                     kind: VerdictKind::UpstreamFailed,
                     subjects: vec![Component::Upstream(b)],
                 }),
+                holds: Default::default(),
+                rejoin_ready: false,
             },
             echo: vec![Echo {
                 peer: n2,
