@@ -1,5 +1,5 @@
 //! [`Cluster`]: builds a lab from a [`LabSpec`] — hub and router namespaces per network, a
-//! namespace per node with one veth NIC per network, socat serial lines, a loop-device disk
+//! namespace per node with one veth NIC per network, relayed pty serial lines, a loop-device disk
 //! per node, per-node hadiag configs and hook scripts — and drives faults on it.
 //!
 //! Every resource is recorded in the state file before it is created. An *owned* cluster
@@ -8,7 +8,7 @@
 //! until `lab down` ([`down`]) reads the state file.
 //!
 //! Must not: create anything in the host namespace except the lab directory, loop devices and
-//! socat; signal any PID it did not start.
+//! the serial relays; signal any PID it did not start.
 
 use crate::lab::config;
 use crate::lab::disk::LabDisk;
@@ -16,6 +16,7 @@ use crate::lab::error::{LabError, Result};
 use crate::lab::fault::{self, ActiveFault, LabFault, NicFilter};
 use crate::lab::layout::{LabSpec, Layout, NodeLayout};
 use crate::lab::netns::{ChildGuard, Netns};
+use crate::lab::serial::{self, RelayLife};
 use crate::lab::state::{LabState, StateFile};
 use crate::lab::sys::{self, ProcessRecord};
 use std::collections::BTreeMap;
@@ -61,7 +62,7 @@ impl Cluster {
     /// No daemons yet: see [`Cluster::start_daemons`]. On error everything built so far is
     /// removed again.
     pub fn build(spec: &LabSpec, root: &Path) -> Result<Cluster> {
-        sys::require_root()?;
+        crate::lab::preflight::check()?;
         let file = StateFile::create(root, &spec.name)?;
         let mut cluster = Cluster {
             file,
@@ -77,7 +78,7 @@ impl Cluster {
 
     /// Like [`Cluster::build`], but the processes started survive this process (`lab up`).
     pub fn build_detached(spec: &LabSpec, root: &Path) -> Result<Cluster> {
-        sys::require_root()?;
+        crate::lab::preflight::check()?;
         let file = StateFile::create(root, &spec.name)?;
         let mut cluster = Cluster {
             file,
@@ -210,20 +211,12 @@ impl Cluster {
         }
         for line in &layout.serial {
             let role = role_serial(&line.a, &line.b);
-            let mut cmd = Command::new("socat");
-            cmd.args(["-d", "-d"])
-                .arg(format!("pty,raw,echo=0,link={}", line.path_a.display()))
-                .arg(format!("pty,raw,echo=0,link={}", line.path_b.display()));
-            self.spawn_recorded(
-                &role,
-                cmd,
-                &dir.join(format!("{role}.log").replace(':', "-")),
-            )?;
-            wait_for(
-                &format!("pty links of {role}"),
-                Duration::from_secs(5),
-                || line.path_a.exists() && line.path_b.exists(),
-            )?;
+            let life = match self.ownership {
+                Ownership::Owned => RelayLife::Owned,
+                Ownership::Detached => RelayLife::Detached,
+            };
+            let guard = serial::start_relay(&line.path_a, &line.path_b, life, &role)?;
+            self.keep_recorded(&role, guard, None)?;
         }
         Ok(())
     }
@@ -246,11 +239,19 @@ impl Cluster {
             });
         }
         let guard = ChildGuard::spawn(cmd, role, Some(log))?;
+        self.keep_recorded(role, guard, Some(log))
+    }
+
+    /// Records a started child under `role` and keeps its guard (replacing an older one).
+    fn keep_recorded(&mut self, role: &str, guard: ChildGuard, log: Option<&Path>) -> Result<u32> {
         let pid = guard.pid();
         // Record at once; a process that exited already has no start time: say so.
         let record = guard.record().ok_or_else(|| LabError::Spawn {
             command: role.to_string(),
-            source: std::io::Error::other(format!("exited at once; see {}", log.display())),
+            source: std::io::Error::other(match log {
+                Some(log) => format!("exited at once; see {}", log.display()),
+                None => "exited at once".to_string(),
+            }),
         })?;
         self.file.record_process(role, record)?;
         if let Some(mut old) = self.children.insert(role.to_string(), guard) {

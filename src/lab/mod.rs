@@ -2,9 +2,11 @@
 //! end-to-end tests and detection-time benchmarks (DESIGN §7, §8).
 //!
 //! - [`netns`]: namespaces, veth pairs, bridges, long-running children — teardown on Drop.
-//! - [`serial`]: socat pty pairs as serial lines.
+//! - [`serial`]: pty pairs relayed by the lab itself as serial lines.
 //! - [`disk`]: loop-device disks that can fail (EIO) or hang (FIFO).
-//! - [`fault`]: nftables NIC filters and the [`LabFault`] vocabulary.
+//! - [`fault`]: NIC filters and the [`LabFault`] vocabulary; [`nft`]: the nf_tables netlink
+//!   messages behind them; [`icmp`]: the reachability check.
+//! - [`preflight`]: what the lab still needs from the system, checked up front.
 //! - [`layout`]: lab descriptions and their resolution (names, addresses, paths).
 //! - [`cluster`]: building a whole lab, starting daemons, injecting and healing faults.
 //! - [`state`]: the JSON record that lets `lab down` remove everything, even after a crash.
@@ -23,10 +25,13 @@ pub mod drill;
 pub mod error;
 pub mod fault;
 pub mod http;
+pub mod icmp;
 pub mod interrupt;
 pub mod layout;
 pub mod netns;
+pub mod nft;
 pub mod observe;
+pub mod preflight;
 pub mod serial;
 pub mod state;
 pub mod sys;
