@@ -464,6 +464,13 @@ impl Drop for Cluster {
             for p in problems {
                 eprintln!("hadiag lab: teardown: {p}");
             }
+        } else {
+            // A lab this value does not own (attached by `lab fault` / `lab heal`, or
+            // detached): what it started here — a daemon restarted by `heal node-kill` — runs
+            // on like the ones `lab up` started, recorded in the state file for `lab down`.
+            for (_, g) in std::mem::take(&mut self.children) {
+                g.detach();
+            }
         }
     }
 }
