@@ -47,7 +47,8 @@ pub enum LabCommand {
         /// Number of nodes (n1, n2, …).
         #[arg(long, default_value_t = 2)]
         nodes: usize,
-        /// Network names (at most 3: one documentation /24 each).
+        /// Network names: up to 3 get a documentation /24 each, 4 to 12 a /26 slice each
+        /// (then at most 61 nodes).
         #[arg(long, value_delimiter = ',', default_value = "A,B")]
         networks: Vec<String>,
         /// Serial lines as NODE-NODE (default: a chain n1-n2, n2-n3, …).

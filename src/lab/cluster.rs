@@ -166,7 +166,7 @@ impl Cluster {
             let router = Netns::create(&net.router_ns)?.detach_handle();
             router.veth(&net.router_dev, &hub, "rt")?;
             hub.enslave("rt", &net.bridge)?;
-            router.add_address(&net.router_dev, net.reference, 24)?;
+            router.add_address(&net.router_dev, net.reference, net.prefix_len)?;
         }
         for node in &layout.nodes {
             self.file.record_namespace(&node.ns)?;
@@ -176,7 +176,7 @@ impl Cluster {
                 let hub = Netns::borrowed(&net.hub_ns);
                 ns.veth(&iface.device, &hub, &iface.hub_port)?;
                 hub.enslave(&iface.hub_port, &net.bridge)?;
-                ns.add_address(&iface.device, iface.address, 24)?;
+                ns.add_address(&iface.device, iface.address, net.prefix_len)?;
             }
             for sub in [
                 &node.dir,
