@@ -113,6 +113,9 @@ pub enum LabCommand {
         /// hadiag binary to run as the daemons (default: this executable).
         #[arg(long, value_name = "PATH")]
         daemon_exe: Option<PathBuf>,
+        /// Draw the drill as a timeline, one lane per row, to this file (`.svg` or `.html`).
+        #[arg(long, value_name = "FILE")]
+        report: Option<PathBuf>,
     },
 }
 
@@ -317,7 +320,14 @@ fn run_inner(args: LabArgs) -> anyhow::Result<ExitCode> {
             timeout_secs,
             rows,
             daemon_exe,
+            report,
         } => {
+            if let Some(path) = &report {
+                if let Err(e) = crate::lab::report::ReportFormat::of(path) {
+                    eprintln!("hadiag lab: --report: {e}");
+                    return Ok(ExitCode::from(2));
+                }
+            }
             let opts = crate::lab::demo::DemoOptions {
                 steady: Duration::from_secs(steady_secs),
                 drill: DrillOptions {
@@ -329,6 +339,7 @@ fn run_inner(args: LabArgs) -> anyhow::Result<ExitCode> {
                     Some(p) => p,
                     None => std::env::current_exe()?,
                 },
+                report,
             };
             let results = crate::lab::demo::run(&root, &opts, &mut std::io::stdout())?;
             let failed = results.iter().filter(|r| !r.ok()).count();

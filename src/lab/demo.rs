@@ -21,6 +21,8 @@ pub struct DemoOptions {
     pub rows: Vec<u8>,
     /// The hadiag binary to run as daemon.
     pub exe: std::path::PathBuf,
+    /// Where to draw the drill report (`.svg` or `.html`), if anywhere.
+    pub report: Option<std::path::PathBuf>,
 }
 
 /// Runs the demo; returns the row results (Err on set-up failure or interruption).
@@ -178,6 +180,17 @@ pub fn run(
             let _ = out.write_all(&o.stderr);
         }
         Err(e) => w(out, format!("(explain failed: {e})")),
+    }
+    if let Some(path) = &opts.report {
+        let title = format!(
+            "hadiag lab drill: {} of {} rows as expected",
+            results.iter().filter(|r| r.ok()).count(),
+            results.len()
+        );
+        match crate::lab::report::write(path, &title, &results) {
+            Ok(()) => w(out, format!("\ndrill report: {}", path.display())),
+            Err(e) => w(out, format!("\n(drill report not written: {e})")),
+        }
     }
     w(out, "\ntearing the lab down…".into());
     let problems = cluster.teardown();

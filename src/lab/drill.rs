@@ -210,6 +210,8 @@ pub struct RowResult {
     pub isolation: Option<Duration>,
     /// Last verdict read from each reporter before healing.
     pub verdicts: BTreeMap<String, String>,
+    /// Fault → the heal began (the fault's span; the hold time of steady rows).
+    pub heal_started: Option<Duration>,
     /// Heal → every node healthy and not isolated.
     pub healed: Option<Duration>,
     pub problems: Vec<String>,
@@ -489,6 +491,7 @@ pub fn run_row(
             }
         }
     }
+    res.heal_started = Some(t0.elapsed());
     heal_row(cluster, row);
     match wait_healthy(cluster, opts.heal_timeout, stop) {
         Ok(d) => res.healed = Some(d),

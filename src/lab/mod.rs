@@ -32,6 +32,7 @@ pub mod netns;
 pub mod nft;
 pub mod observe;
 pub mod preflight;
+pub mod report;
 pub mod serial;
 pub mod state;
 pub mod sys;
