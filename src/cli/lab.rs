@@ -199,7 +199,11 @@ fn run_inner(args: LabArgs) -> anyhow::Result<ExitCode> {
                     net.name, net.hub_ns, net.router_ns, net.reference
                 );
             }
-            println!("try: hadiag lab status --name {0}; hadiag lab fault --name {0} nic-down n2 A; hadiag lab down --name {0}", layout.name);
+            let mut which = format!("--name {}", layout.name);
+            if lab.root != std::path::Path::new(DEFAULT_STATE_ROOT) {
+                which.push_str(&format!(" --root {}", lab.root.display()));
+            }
+            println!("try: hadiag lab status {which}; hadiag lab fault {which} nic-down n2 A; hadiag lab down {which}");
             Ok(ExitCode::SUCCESS)
         }
         LabCommand::Down { lab } => {

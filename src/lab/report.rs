@@ -9,6 +9,7 @@
 use crate::lab::drill::{fmt_duration, RowResult};
 use crate::lab::error::{LabError, Result};
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::path::Path;
 use std::time::Duration;
 
@@ -178,23 +179,17 @@ pub fn svg(title: &str, rows: &[RowResult]) -> Result<String> {
             let mid = base + 0.5;
             for (k, (node, t)) in r.detect.iter().enumerate() {
                 let Some(t) = t else { continue };
-                let t = secs(*t);
-                let above = if k % 2 == 0 { 0.38 } else { -0.22 };
+                // Labels of neighbouring dots alternate above and below the line.
+                let dy = if k % 2 == 0 { -20 } else { 6 };
                 chart
-                    .draw_series([EmptyElement::at((t, mid))
-                        + Circle::new((0, 0), 5, RGBColor(45, 108, 223).filled())])
-                    .map_err(fail)?;
-                chart
-                    .draw_series(std::iter::once(Text::new(
-                        node.clone(),
-                        (t, mid + above),
-                        ("sans-serif", 14).into_font(),
-                    )))
+                    .draw_series([EmptyElement::at((secs(*t), mid))
+                        + Circle::new((0, 0), 5, RGBColor(45, 108, 223).filled())
+                        + Text::new(node.clone(), (4, dy), ("sans-serif", 14).into_font())])
                     .map_err(fail)?;
             }
-            for (t, color, name) in [
-                (r.agreement, BLACK, "agreed"),
-                (r.isolation, RGBColor(208, 2, 27), "isolated"),
+            for (t, color, name, dy) in [
+                (r.agreement, BLACK, "agreed", -24),
+                (r.isolation, RGBColor(208, 2, 27), "isolation", 8),
             ] {
                 let Some(t) = t else { continue };
                 let t = secs(t);
@@ -205,15 +200,20 @@ pub fn svg(title: &str, rows: &[RowResult]) -> Result<String> {
                     )))
                     .map_err(fail)?;
                 chart
-                    .draw_series(std::iter::once(Text::new(
-                        name.to_string(),
-                        (t, base + 0.12),
-                        ("sans-serif", 13).into_font().color(&color),
-                    )))
+                    .draw_series([EmptyElement::at((t, mid))
+                        + Text::new(
+                            name.to_string(),
+                            (-4, dy),
+                            ("sans-serif", 13)
+                                .into_font()
+                                .color(&color)
+                                .pos(Pos::new(HPos::Right, VPos::Top)),
+                        )])
                     .map_err(fail)?;
             }
             // The lane's label, level with the lane (the label area shares the top edge).
-            let y = y_px.start + (lane_px * (i as f64 + 0.5)) as i32 - 7;
+            let top = y_px.start - labels.get_base_pixel().1;
+            let y = top + (lane_px * (i as f64 + 0.5)) as i32 - 8;
             labels
                 .draw(&Text::new(
                     lane_label(r),
