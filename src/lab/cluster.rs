@@ -434,7 +434,25 @@ impl Cluster {
             .get(role)
             .ok_or_else(|| LabError::Spec(format!("no {role} process in this lab")))?;
         if record.signal(signal) {
-            Ok(())
+            // A stop or continue is injected only once the kernel shows it.
+            let settled = match signal {
+                libc::SIGSTOP => sys::wait_stop_state(record.pid, true),
+                libc::SIGCONT => sys::wait_stop_state(record.pid, false),
+                _ => true,
+            };
+            if settled {
+                Ok(())
+            } else {
+                Err(LabError::Spec(format!(
+                    "{role} (pid {}) did not {} within 2 s",
+                    record.pid,
+                    if signal == libc::SIGSTOP {
+                        "stop"
+                    } else {
+                        "resume"
+                    }
+                )))
+            }
         } else {
             Err(LabError::Spec(format!(
                 "{role} (pid {}) is not running",

@@ -419,14 +419,14 @@ impl ChildGuard {
         self.is_running() && sys::send_signal(self.pid(), signal)
     }
 
-    /// Freezes the child (SIGSTOP).
+    /// Freezes the child (SIGSTOP); true once it shows as stopped.
     pub fn stop(&mut self) -> bool {
-        self.signal(libc::SIGSTOP)
+        self.signal(libc::SIGSTOP) && sys::wait_stop_state(self.pid(), true)
     }
 
-    /// Thaws the child (SIGCONT).
+    /// Thaws the child (SIGCONT); true once it shows as running again.
     pub fn cont(&mut self) -> bool {
-        self.signal(libc::SIGCONT)
+        self.signal(libc::SIGCONT) && sys::wait_stop_state(self.pid(), false)
     }
 
     /// SIGKILLs and reaps the child now.
