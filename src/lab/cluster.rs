@@ -262,8 +262,10 @@ impl Cluster {
 
     /// Starts `hadiag run --config FILE --node NAME` in every node's namespace using `exe`.
     pub fn start_daemons(&mut self, exe: &Path) -> Result<()> {
-        self.exe = Some(exe.to_path_buf());
-        self.file.state.daemon_exe = Some(exe.to_path_buf());
+        // Daemons run in their node's directory: a relative path would name nothing there.
+        let exe = std::fs::canonicalize(exe).map_err(|e| LabError::io(exe, e))?;
+        self.exe = Some(exe.clone());
+        self.file.state.daemon_exe = Some(exe);
         self.file.save()?;
         let names: Vec<String> = self.layout().nodes.iter().map(|n| n.name.clone()).collect();
         for n in names {
