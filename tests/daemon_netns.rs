@@ -13,7 +13,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-const WAIT: Duration = Duration::from_secs(20);
+const WAIT: Duration = Duration::from_secs(60);
 
 struct Opts {
     heartbeat: &'static str,
@@ -111,11 +111,11 @@ impl Lab {
         }
         assert!(lab
             .ns("n1")
-            .ping_until(ip("198.51.100.254"), Duration::from_secs(5))
+            .ping_until(ip("198.51.100.254"), Duration::from_secs(30))
             .unwrap());
         assert!(lab
             .ns("n2")
-            .ping_until(ip("203.0.113.254"), Duration::from_secs(5))
+            .ping_until(ip("203.0.113.254"), Duration::from_secs(30))
             .unwrap());
         lab.serial = Some(SerialLine::temp().expect("pty pair with its relay"));
         std::fs::write(lab.path("disk1.img"), vec![0u8; 16384]).unwrap();
@@ -358,9 +358,12 @@ fn heartbeats_on_both_nics_icmp_bound_per_nic_and_clean_shutdown() {
     assert!(lab.daemon("n1").signal(libc::SIGTERM));
     let start = Instant::now();
     while lab.daemon("n1").is_running() {
+        // A generous bound: a clean exit takes milliseconds; this only keeps a hang from
+        // blocking CI for ever, and says what the daemon logged.
         assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "n1 did not exit after SIGTERM"
+            start.elapsed() < Duration::from_secs(60),
+            "n1 did not exit within 60 s of SIGTERM; its log:\n{}",
+            lab.log("n1")
         );
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -7,11 +7,11 @@ use chrono::{TimeZone, Utc};
 use hadiag::core::diagnosis::{Component, VerdictKind};
 use hadiag::core::time::Instant;
 use hadiag::core::view::Reach;
-use hadiag::http::Observer;
 use hadiag::journal::record::{ActionRecord, Entry, EntryKind, WallMap};
 use hadiag::journal::{
     read_journal, rotated_path, IncidentBook, Journal, JournalHandle, Limits, FILE_NAME,
 };
+use hadiag::ops::Observer;
 use obs_common::*;
 use std::io::Write;
 use std::time::Duration;

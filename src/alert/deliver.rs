@@ -7,10 +7,15 @@
 //! - exec: the command runs in its own process group with `HADIAG_*` variables and the event
 //!   JSON on stdin; after `timeout` the whole group is killed; output is read up to 4 KiB.
 //! - webhook: `POST` of the event JSON (or an Alertmanager v2 `/api/v2/alerts` array) through
-//!   hyper's client; 2xx is success; others and transport errors are retried.
+//!   hyper's client, `http://` or `https://` (rustls; the system trust store or the rule's
+//!   `ca_file`), optionally with a bearer token or basic authentication read from a file at
+//!   each delivery. Every URL of the rule gets the event (an Alertmanager HA pair); the
+//!   delivery counts as done when one accepted it. 2xx is success; others and transport
+//!   errors are retried. Response bodies are read (for connection reuse) up to
+//!   [`MAX_RESPONSE_BODY`] and dropped.
 
 use super::engine::AlertType;
-use crate::config::{AlertAction, WebhookFormat};
+use crate::config::{AlertAction, WebhookFormat, WebhookOptions};
 use crate::journal::record::{ts_ms, AlertRecord};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -48,6 +53,16 @@ pub struct AlertEvent {
     pub confirmations: u32,
     /// Notifications sent for this problem before this one.
     pub sent_before: u32,
+    /// After an escalation: the kind the problem had before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_kind: Option<String>,
+    /// Where the reporting node explains the problem (its API).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generator_url: Option<String>,
+    /// Alertmanager re-send period: a firing alert's `endsAt` is 4 periods ahead, so it
+    /// resolves on its own only if hadiag stops sending (Prometheus does the same).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resend_seconds: Option<u64>,
 }
 
 impl AlertEvent {
@@ -55,32 +70,62 @@ impl AlertEvent {
         self.alert_type == AlertType::Upalert.token()
     }
 
-    /// Alertmanager v2 `POST /api/v2/alerts` body: an array of one alert. A recovery sets
-    /// `endsAt`, which resolves it.
+    /// Alertmanager v2 `POST /api/v2/alerts` body. Labels follow the shipped Prometheus rules
+    /// (`alertname` from [`super::names::alertname`], `severity`, `cluster`, `node`, `kind`,
+    /// `subject`). A firing alert's `endsAt` lies 4 re-send periods ahead; a recovery or a
+    /// superseded problem ends now; an escalation ends the previous kind's alert and fires
+    /// the new one in the same request.
     pub fn alertmanager(&self) -> serde_json::Value {
-        let mut labels = serde_json::Map::new();
-        labels.insert("alertname".into(), format!("hadiag_{}", self.kind).into());
-        labels.insert("rule".into(), self.rule.clone().into());
-        labels.insert("cluster".into(), self.cluster.clone().into());
-        labels.insert("node".into(), self.node.clone().into());
-        labels.insert("kind".into(), self.kind.clone().into());
-        labels.insert("subject".into(), self.subject.clone().into());
-        labels.insert("severity".into(), self.severity.clone().into());
-        let mut a = serde_json::json!({
-            "labels": labels,
-            "annotations": {
-                "summary": self.summary,
-                "description": format!("{} (rule {}, seen by {} since {})", self.summary, self.rule, self.node, ts(&self.first_seen)),
-            },
-            "startsAt": ts(&self.first_seen),
-        });
-        if self.is_upalert() {
-            a["endsAt"] = ts(&self.at).into();
+        let one = |kind: &str, ends: Option<String>, summary: &str| {
+            let mut labels = serde_json::Map::new();
+            labels.insert("alertname".into(), super::names::alertname(kind).into());
+            labels.insert("cluster".into(), self.cluster.clone().into());
+            labels.insert("node".into(), self.node.clone().into());
+            labels.insert("kind".into(), kind.into());
+            labels.insert("subject".into(), self.subject.clone().into());
+            labels.insert("severity".into(), super::names::severity(kind).into());
+            let mut a = serde_json::json!({
+                "labels": labels,
+                "annotations": {
+                    "summary": summary,
+                    "description": format!("{summary} (rule {}, seen by {} since {})", self.rule, self.node, ts(&self.first_seen)),
+                    "rule": self.rule,
+                    "runbook_url": super::names::runbook_anchor(kind),
+                },
+                "startsAt": ts(&self.first_seen),
+            });
+            if let Some(e) = ends {
+                a["endsAt"] = e.into();
+            }
+            if let Some(i) = &self.incident {
+                a["annotations"]["incident"] = i.clone().into();
+            }
+            if let Some(g) = &self.generator_url {
+                a["generatorURL"] = g.clone().into();
+            }
+            a
+        };
+        let now = ts(&self.at);
+        let mut out = Vec::new();
+        if let Some(prev) = &self.previous_kind {
+            out.push(one(
+                prev,
+                Some(now.clone()),
+                &format!("escalated to {}: {}", self.kind, self.summary),
+            ));
         }
-        if let Some(i) = &self.incident {
-            a["annotations"]["incident"] = i.clone().into();
-        }
-        serde_json::Value::Array(vec![a])
+        let ends = if self.alert_type == AlertType::Alert.token() {
+            self.resend_seconds.map(|r| {
+                ts(&(self.at
+                    + chrono::Duration::seconds(
+                        i64::try_from(r.saturating_mul(4)).unwrap_or(i64::MAX / 2),
+                    )))
+            })
+        } else {
+            Some(now)
+        };
+        out.push(one(&self.kind, ends, &self.summary));
+        serde_json::Value::Array(out)
     }
 
     /// The `HADIAG_*` environment of an exec alert.
@@ -108,14 +153,7 @@ fn ts(t: &DateTime<Utc>) -> String {
     crate::journal::record::fmt_ts(t)
 }
 
-/// `critical` for what takes services away, `warning` for lost redundancy, `info` otherwise.
-pub fn severity(kind: &str) -> &'static str {
-    match kind {
-        "node_failed" | "cut_off" | "hub_failed" | "multiple_faults" => "critical",
-        "attachment_failed" | "upstream_failed" | "serial_failed" | "disk_failed" => "warning",
-        _ => "info",
-    }
-}
+pub use super::names::severity;
 
 /// Bounds of the delivery side.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -177,10 +215,15 @@ impl Dispatcher {
         let sem = Arc::new(Semaphore::new(limits.max_concurrent.max(1)));
         let rep = reports.clone();
         tokio::spawn(async move {
-            let client =
-                hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-                    .pool_idle_timeout(Duration::from_secs(30))
-                    .build_http::<Full<Bytes>>();
+            // The system trust store is read once; a rule with its own CA builds its client
+            // at delivery (alerts are rare, and the CA file may have been renewed).
+            let client = match https_client(None) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "no system trust store: https webhooks need ca_file");
+                    plain_client()
+                }
+            };
             while let Some(job) = rx.recv().await {
                 let Ok(permit) = sem.clone().acquire_owned().await else {
                     break;
@@ -190,7 +233,11 @@ impl Dispatcher {
                 tokio::spawn(async move {
                     let mut record = deliver(&client, &job, limits).await;
                     record.delivered_at = Some(chrono::Utc::now());
-                    let _ = rep.try_send(record);
+                    // A successful keep-alive re-send is not news: not journaled, not
+                    // counted as a notification. A failed one is.
+                    if !(record.ok && job.event.trigger == super::engine::Trigger::Resend.token()) {
+                        let _ = rep.try_send(record);
+                    }
                     drop(permit);
                 });
             }
@@ -213,9 +260,114 @@ impl Dispatcher {
 }
 
 type HttpClient = hyper_util::client::legacy::Client<
-    hyper_util::client::legacy::connect::HttpConnector,
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
     Full<Bytes>,
 >;
+
+/// Response bytes read from a webhook receiver; the rest is dropped unread (the status is
+/// all that counts, and a hostile or broken receiver must not make us buffer without end).
+pub const MAX_RESPONSE_BODY: usize = 64 * 1024;
+
+fn build(
+    connector: hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+) -> HttpClient {
+    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(30))
+        .build(connector)
+}
+
+/// A client for http:// and https://, trusting `ca_file` (PEM) or else the system store.
+fn https_client(ca_file: Option<&std::path::Path>) -> Result<HttpClient, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS setup: {e}"))?;
+    let config = match ca_file {
+        Some(f) => {
+            use rustls_pki_types::pem::PemObject;
+            let mut roots = rustls::RootCertStore::empty();
+            let certs = rustls_pki_types::CertificateDer::pem_file_iter(f)
+                .map_err(|e| format!("CA file {}: {e}", f.display()))?;
+            for c in certs {
+                let c = c.map_err(|e| format!("CA file {}: {e}", f.display()))?;
+                roots
+                    .add(c)
+                    .map_err(|e| format!("CA file {}: {e}", f.display()))?;
+            }
+            if roots.is_empty() {
+                return Err(format!("CA file {}: no certificate in it", f.display()));
+            }
+            builder.with_root_certificates(roots).with_no_client_auth()
+        }
+        None => {
+            let mut roots = rustls::RootCertStore::empty();
+            let found = rustls_native_certs::load_native_certs();
+            for c in found.certs {
+                let _ = roots.add(c);
+            }
+            if roots.is_empty() {
+                return Err("no certificate in the system trust store".into());
+            }
+            builder.with_root_certificates(roots).with_no_client_auth()
+        }
+    };
+    Ok(build(
+        hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(config)
+            .https_or_http()
+            .enable_http1()
+            .build(),
+    ))
+}
+
+/// A client without trusted roots (https fails with a clear error; http works).
+fn plain_client() -> HttpClient {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map(|b| {
+            b.with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth()
+        });
+    let connector = match config {
+        Ok(c) => hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(c)
+            .https_or_http()
+            .enable_http1()
+            .build(),
+        Err(_) => hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(
+                rustls::ClientConfig::builder()
+                    .with_root_certificates(rustls::RootCertStore::empty())
+                    .with_no_client_auth(),
+            )
+            .https_or_http()
+            .enable_http1()
+            .build(),
+    };
+    build(connector)
+}
+
+/// The `Authorization` header of a webhook, read from its secret file now.
+fn authorization(o: &WebhookOptions) -> Result<Option<String>, String> {
+    let read = |f: &std::path::Path| {
+        std::fs::read_to_string(f)
+            .map(|t| t.trim().to_string())
+            .map_err(|e| format!("secret file {}: {e}", f.display()))
+    };
+    if let Some(f) = &o.bearer_token_file {
+        return Ok(Some(format!("Bearer {}", read(f)?)));
+    }
+    if let Some((user, f)) = &o.basic_auth {
+        use base64::Engine;
+        let pair = format!("{user}:{}", read(f)?);
+        return Ok(Some(format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(pair)
+        )));
+    }
+    Ok(None)
+}
 
 /// The report of `job` before any attempt: failed, no detail.
 fn record_of(job: &Job) -> AlertRecord {
@@ -250,7 +402,13 @@ async fn deliver(client: &HttpClient, job: &Job, limits: DeliveryLimits) -> Aler
             format,
             timeout,
             retries,
+            options,
         } => {
+            let urls = if options.urls.is_empty() {
+                std::slice::from_ref(url)
+            } else {
+                &options.urls[..]
+            };
             let body = match format {
                 WebhookFormat::Json => serde_json::to_vec(&job.event),
                 WebhookFormat::Alertmanager => serde_json::to_vec(&job.event.alertmanager()),
@@ -262,62 +420,161 @@ async fn deliver(client: &HttpClient, job: &Job, limits: DeliveryLimits) -> Aler
                     return rec;
                 }
             };
-            let mut pause = limits.backoff_base;
-            for attempt in 0..=*retries {
-                rec.attempts = attempt + 1;
-                match post(client, url, body.clone(), *timeout).await {
-                    Ok(status) if (200..300).contains(&status) => {
-                        rec.ok = true;
-                        rec.detail = format!("HTTP {status}");
-                        break;
+            let own;
+            let client = match &options.ca_file {
+                None => client,
+                Some(f) => match https_client(Some(f)) {
+                    Ok(c) => {
+                        own = c;
+                        &own
                     }
-                    Ok(status) => rec.detail = format!("HTTP {status}"),
-                    Err(e) => rec.detail = e,
+                    Err(e) => {
+                        rec.attempts = 1;
+                        rec.detail = e;
+                        return rec;
+                    }
+                },
+            };
+            let auth = match authorization(options) {
+                Ok(a) => a,
+                Err(e) => {
+                    rec.attempts = 1;
+                    rec.detail = e;
+                    return rec;
                 }
-                if attempt < *retries {
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(limits.backoff_max);
+            };
+            // Every receiver concurrently; each with its own retries.
+            let sends = urls.iter().map(|url| {
+                let (body, auth) = (body.clone(), auth.clone());
+                async move {
+                    let mut pause = limits.backoff_base;
+                    let mut last = (0u32, false, String::new());
+                    for attempt in 0..=*retries {
+                        last.0 = attempt + 1;
+                        match post(client, url, body.clone(), auth.as_deref(), *timeout).await {
+                            Ok(status) if (200..300).contains(&status) => {
+                                last.1 = true;
+                                last.2 = format!("HTTP {status}");
+                                break;
+                            }
+                            Ok(status) => last.2 = format!("HTTP {status}"),
+                            Err(e) => last.2 = e,
+                        }
+                        if attempt < *retries {
+                            tokio::time::sleep(pause).await;
+                            pause = (pause * 2).min(limits.backoff_max);
+                        }
+                    }
+                    (url.clone(), last)
                 }
-            }
+            });
+            let results = futures_join_all(sends).await;
+            rec.attempts = results.iter().map(|(_, r)| r.0).max().unwrap_or(0);
+            rec.ok = results.iter().any(|(_, r)| r.1);
+            rec.detail = if results.len() == 1 {
+                results[0].1 .2.clone()
+            } else {
+                results
+                    .iter()
+                    .map(|(u, r)| format!("{u}: {}", r.2))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            };
         }
     }
     rec
+}
+
+/// Awaits every future (a handful of receivers; no extra crate for it).
+async fn futures_join_all<F: std::future::Future>(futs: impl Iterator<Item = F>) -> Vec<F::Output> {
+    let mut set = Vec::new();
+    for f in futs {
+        set.push(Box::pin(f));
+    }
+    let mut out = Vec::with_capacity(set.len());
+    // Sequential awaits would serialise the timeouts; poll them together instead.
+    let mut pending: Vec<Option<std::pin::Pin<Box<F>>>> = set.into_iter().map(Some).collect();
+    let mut results: Vec<Option<F::Output>> = (0..pending.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut all = true;
+        for (i, slot) in pending.iter_mut().enumerate() {
+            if let Some(f) = slot {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => {
+                        results[i] = Some(v);
+                        *slot = None;
+                    }
+                    std::task::Poll::Pending => all = false,
+                }
+            }
+        }
+        if all {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    out.extend(results.into_iter().flatten());
+    out
 }
 
 async fn post(
     client: &HttpClient,
     url: &str,
     body: Bytes,
+    auth: Option<&str>,
     timeout: Duration,
 ) -> Result<u16, String> {
     let uri: hyper::Uri = url
         .parse()
         .map_err(|e| format!("bad webhook url {url:?}: {e}"))?;
-    if uri.scheme_str() != Some("http") {
-        return Err(format!("webhook url {url:?}: only http:// is supported"));
+    if !matches!(uri.scheme_str(), Some("http" | "https")) {
+        return Err(format!(
+            "webhook url {url:?}: only http:// and https:// are supported"
+        ));
     }
-    let req = hyper::Request::post(uri)
+    let mut req = hyper::Request::post(uri)
         .header(hyper::header::CONTENT_TYPE, "application/json")
         .header(
             hyper::header::USER_AGENT,
             concat!("hadiag/", env!("CARGO_PKG_VERSION")),
-        )
+        );
+    if let Some(a) = auth {
+        req = req.header(hyper::header::AUTHORIZATION, a);
+    }
+    let req = req
         .body(Full::new(body))
         .map_err(|e| format!("request: {e}"))?;
     let fut = async {
         let resp = client
             .request(req)
             .await
-            .map_err(|e| format!("POST {url}: {e}"))?;
+            .map_err(|e| format!("POST {url}: {}", error_chain(&e)))?;
         let status = resp.status().as_u16();
-        // Drain (bounded by the timeout) so the connection can be reused.
-        let _ = resp.into_body().collect().await;
+        // Drain a bounded head (so the connection can be reused); a longer body is dropped
+        // with the connection.
+        let _ = http_body_util::Limited::new(resp.into_body(), MAX_RESPONSE_BODY)
+            .collect()
+            .await;
         Ok::<u16, String>(status)
     };
     match tokio::time::timeout(timeout, fut).await {
         Ok(r) => r,
         Err(_) => Err(format!("POST {url}: timed out after {timeout:?}")),
     }
+}
+
+/// An error with its causes (hyper's top-level message alone is "client error (Connect)").
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        src = s.source();
+    }
+    out
 }
 
 /// Runs an exec alert; returns (exit code, output head).

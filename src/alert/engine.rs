@@ -13,7 +13,16 @@
 //!   (attachment) and per-peer (degraded path) problems on s — the operator gets the cause,
 //!   not its symptoms. A suppressed problem neither alerts nor upalerts while suppressed.
 //!
-//! Each problem is tracked per (rule, kind, component), so bounded by rules × topology.
+//! - Escalation: a problem is tracked per (rule, component), so the same component changing
+//!   kind (a lossy NIC now down, degraded → attachment failed) is one problem escalating
+//!   ([`Trigger::Escalated`], sent at once) — never a recovery. A per-NIC or per-peer problem
+//!   that disappears into a hub or upstream failure of its network is [`AlertType::Superseded`]
+//!   (also not a recovery).
+//! - `resend` (Alertmanager webhooks, default 60 s): a firing alert is re-sent until it
+//!   resolves, so Alertmanager never resolves an ongoing problem by its `resolve_timeout`; a
+//!   resolve is always sent for Alertmanager rules, `upalert` or not.
+//!
+//! Bounded by rules × topology components.
 
 use crate::config::AlertRule;
 use crate::core::classify::{describe_fault, headline, Diagnosis};
@@ -106,6 +115,9 @@ pub fn items_from_diagnosis(t: &Topology, d: &Diagnosis, incident: Option<&str>)
 pub enum AlertType {
     Alert,
     Upalert,
+    /// The problem became part of a larger one (a NIC problem inside a hub failure): it ends
+    /// without recovering.
+    Superseded,
 }
 
 impl AlertType {
@@ -113,6 +125,7 @@ impl AlertType {
         match self {
             AlertType::Alert => "alert",
             AlertType::Upalert => "upalert",
+            AlertType::Superseded => "superseded",
         }
     }
 }
@@ -128,6 +141,47 @@ pub enum Trigger {
     Changed,
     /// The problem went away.
     Recovered,
+    /// The same component's problem changed kind (see `previous_kind`), or it was absorbed
+    /// into a hub/upstream failure.
+    Escalated,
+    /// `resend` elapsed (Alertmanager keep-alive).
+    Resend,
+}
+
+impl Trigger {
+    pub fn token(self) -> &'static str {
+        match self {
+            Trigger::First => "first",
+            Trigger::Repeat => "repeat",
+            Trigger::Changed => "changed",
+            Trigger::Recovered => "recovered",
+            Trigger::Escalated => "escalated",
+            Trigger::Resend => "resend",
+        }
+    }
+}
+
+/// Whether `rule` posts to Alertmanager (which needs resends and resolves).
+pub fn is_alertmanager(rule: &AlertRule) -> bool {
+    matches!(
+        rule.action,
+        crate::config::AlertAction::Webhook {
+            format: crate::config::WebhookFormat::Alertmanager,
+            ..
+        }
+    )
+}
+
+/// The re-send period of `rule`, if it has one.
+pub fn resend_of(rule: &AlertRule) -> Option<std::time::Duration> {
+    match &rule.action {
+        crate::config::AlertAction::Webhook {
+            format: crate::config::WebhookFormat::Alertmanager,
+            options,
+            ..
+        } => options.resend,
+        _ => None,
+    }
 }
 
 /// A notification to deliver, decided by the engine.
@@ -144,6 +198,8 @@ pub struct Notification {
     pub confirmations: u32,
     /// Notifications sent for this problem before this one.
     pub sent_before: u32,
+    /// The kind this problem had before an escalation ([`Trigger::Escalated`]).
+    pub previous_kind: Option<VerdictKind>,
 }
 
 #[derive(Clone, Debug)]
@@ -157,7 +213,7 @@ struct KeyState {
     item: AlertItem,
 }
 
-type Key = (String, VerdictKind, Component);
+type Key = (String, Component);
 
 /// The rule engine. See the module docs.
 #[derive(Clone, Debug)]
@@ -245,6 +301,7 @@ impl AlertEngine {
         let mut out = Vec::new();
         let mut present: BTreeSet<Key> = BTreeSet::new();
         for (ri, rule) in self.rules.iter().enumerate() {
+            let resend = resend_of(rule);
             for item in &self.items {
                 if !rule
                     .select
@@ -252,8 +309,11 @@ impl AlertEngine {
                 {
                     continue;
                 }
-                let key: Key = (rule.name.clone(), item.kind, item.component);
-                present.insert(key.clone());
+                let key: Key = (rule.name.clone(), item.component);
+                // One problem per component: the first (most severe) item wins.
+                if !present.insert(key.clone()) {
+                    continue;
+                }
                 let suppressed =
                     !matches!(item.component, Component::Hub(_) | Component::Upstream(_))
                         && item.network().is_some_and(|s| suppress.contains(&s));
@@ -266,22 +326,33 @@ impl AlertEngine {
                     sent: 0,
                     item: item.clone(),
                 });
-                st.item = item.clone();
+                let previous_kind = (st.item.kind != item.kind).then_some(st.item.kind);
+                let escalated = previous_kind.is_some() && st.alerted;
+                if !st.alerted {
+                    st.item = item.clone();
+                }
                 if suppressed {
                     continue;
                 }
                 if periodic || st.consecutive == 0 {
                     st.consecutive = st.consecutive.saturating_add(1);
                 }
+                let due = |period: Option<std::time::Duration>| {
+                    period.is_some_and(|e| {
+                        st.last_alert
+                            .is_none_or(|l| now.saturating_duration_since(l) >= e)
+                    })
+                };
                 let trigger = if !st.alerted {
                     (st.consecutive >= rule.after.max(1)).then_some(Trigger::First)
+                } else if escalated {
+                    Some(Trigger::Escalated)
                 } else if st.last_summary != item.summary {
                     Some(Trigger::Changed)
-                } else if rule.every.is_some_and(|e| {
-                    st.last_alert
-                        .is_none_or(|l| now.saturating_duration_since(l) >= e)
-                }) {
+                } else if due(rule.every) {
                     Some(Trigger::Repeat)
+                } else if due(resend) {
+                    Some(Trigger::Resend)
                 } else {
                     None
                 };
@@ -295,15 +366,18 @@ impl AlertEngine {
                         first_seen: st.first_seen,
                         confirmations: st.consecutive,
                         sent_before: st.sent,
+                        previous_kind: if escalated { previous_kind } else { None },
                     });
                     st.alerted = true;
                     st.last_alert = Some(now);
                     st.last_summary = item.summary.clone();
+                    st.item = item.clone();
                     st.sent = st.sent.saturating_add(1);
                 }
             }
         }
-        // Gone problems: upalert the alerted ones (rule permitting) and forget them all.
+        // Gone problems: end the alerted ones (rule permitting) and forget them all. One that
+        // disappeared into a hub/upstream failure of its network is superseded, not recovered.
         let gone: Vec<Key> = self
             .state
             .keys()
@@ -318,20 +392,30 @@ impl AlertEngine {
             else {
                 continue;
             };
-            if st.alerted && rule.upalert {
-                let mut item = st.item.clone();
-                item.summary = format!("recovered: {}", st.last_summary);
-                out.push(Notification {
-                    rule: ri,
-                    rule_name: rule.name.clone(),
-                    alert_type: AlertType::Upalert,
-                    trigger: Trigger::Recovered,
-                    item,
-                    first_seen: st.first_seen,
-                    confirmations: st.consecutive,
-                    sent_before: st.sent,
-                });
+            if !st.alerted || !(rule.upalert || is_alertmanager(rule)) {
+                continue;
             }
+            let absorbed = !matches!(key.1, Component::Hub(_) | Component::Upstream(_))
+                && st.item.network().is_some_and(|s| suppress.contains(&s));
+            let mut item = st.item.clone();
+            let (alert_type, trigger) = if absorbed {
+                item.summary = format!("now part of a larger failure: {}", st.last_summary);
+                (AlertType::Superseded, Trigger::Escalated)
+            } else {
+                item.summary = format!("recovered: {}", st.last_summary);
+                (AlertType::Upalert, Trigger::Recovered)
+            };
+            out.push(Notification {
+                rule: ri,
+                rule_name: rule.name.clone(),
+                alert_type,
+                trigger,
+                item,
+                first_seen: st.first_seen,
+                confirmations: st.consecutive,
+                sent_before: st.sent,
+                previous_kind: None,
+            });
         }
         out
     }

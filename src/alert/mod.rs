@@ -10,6 +10,7 @@
 
 pub mod deliver;
 pub mod engine;
+pub mod names;
 
 pub use deliver::{AlertEvent, DeliveryLimits, Dispatcher};
 pub use engine::{items_from_diagnosis, AlertEngine, AlertItem, AlertType, Notification, Trigger};
@@ -33,6 +34,8 @@ pub struct AlertPipeline {
     reports: mpsc::Receiver<AlertRecord>,
     metrics: Option<Metrics>,
     wall: WallMap,
+    /// The reporting node's API base (`http://host:port`), for `generatorURL`.
+    api_base: Option<String>,
 }
 
 impl std::fmt::Debug for AlertPipeline {
@@ -65,7 +68,14 @@ impl AlertPipeline {
             reports: rx,
             metrics,
             wall,
+            api_base: None,
         }
+    }
+
+    /// Links each alert to this node's API (`generatorURL`): the incident, else the verdict.
+    pub fn with_api_base(mut self, base: String) -> Self {
+        self.api_base = Some(base.trim_end_matches('/').to_string());
+        self
     }
 
     pub fn engine(&self) -> &AlertEngine {
@@ -133,13 +143,7 @@ impl AlertPipeline {
             let event = AlertEvent {
                 version: 1,
                 alert_type: n.alert_type.token().to_string(),
-                trigger: match n.trigger {
-                    Trigger::First => "first",
-                    Trigger::Repeat => "repeat",
-                    Trigger::Changed => "changed",
-                    Trigger::Recovered => "recovered",
-                }
-                .to_string(),
+                trigger: n.trigger.token().to_string(),
                 rule: n.rule_name.clone(),
                 cluster: cluster.to_string(),
                 node: node.to_string(),
@@ -152,6 +156,12 @@ impl AlertPipeline {
                 at: wall_now,
                 confirmations: n.confirmations,
                 sent_before: n.sent_before,
+                previous_kind: n.previous_kind.map(|k| k.token().to_string()),
+                generator_url: self.api_base.as_ref().map(|b| match &n.item.incident {
+                    Some(i) => format!("{b}/api/v1/incidents/{i}"),
+                    None => format!("{b}/api/v1/diagnosis"),
+                }),
+                resend_seconds: engine::resend_of(rule).map(|d| d.as_secs().max(1)),
             };
             self.dispatcher.send(rule.action.clone(), event);
         }

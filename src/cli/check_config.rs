@@ -7,7 +7,7 @@ use std::io::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
 
-/// Exit code for invalid input (DESIGN: 2 = config or arguments).
+/// Exit code for invalid input: 2 = configuration or arguments (see `crate::cli`).
 const EXIT_INVALID: u8 = 2;
 
 /// The text `check-config` prints and its exit code, without printing (for tests).

@@ -26,6 +26,8 @@ pub fn run(config: &Path, node: Option<&str>) -> ExitCode {
         .with_env_filter(filter)
         .with_writer(writer)
         .with_target(false)
+        // No colour escapes into journald or a log file.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
     // One thread: the core, the receivers and the probes are all short non-blocking steps;
     // everything that can block (disk reads, serial ports, raw sockets, subprocess waits) has

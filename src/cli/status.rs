@@ -41,6 +41,15 @@ pub struct StatusArgs {
     /// Never use colour.
     #[arg(long)]
     pub no_color: bool,
+    /// Monitoring-plugin mode: print one line and exit 0 healthy, 1 degraded (or maintenance,
+    /// or a failure elsewhere), 2 a failure involving this node, 3 unknown (Nagios/Icinga,
+    /// keepalived vrrp_script, corosync-qdevice heuristics; see docs/integrations.md).
+    #[arg(long, conflicts_with_all = ["json", "watch"])]
+    pub check: bool,
+    /// With --check: exit 0 when this node may hold services (not isolated, not in
+    /// maintenance, no failure involving it) and 1 otherwise (for keepalived).
+    #[arg(long, requires = "check")]
+    pub serving: bool,
 }
 
 /// Resolved API endpoint.
@@ -480,6 +489,9 @@ pub fn run(args: StatusArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if args.check {
+        return check(&ep, args.serving);
+    }
     let style = Style::detect(args.no_color || args.json);
     loop {
         match api_get_status(&ep, args.json, &style) {
@@ -504,6 +516,27 @@ pub fn run(args: StatusArgs) -> ExitCode {
             None => return ExitCode::SUCCESS,
         }
     }
+}
+
+/// `--check`: one line on stdout, the Nagios exit code (or 0/1 with `serving`).
+fn check(ep: &Endpoint, serving: bool) -> ExitCode {
+    let r = match api_json::<StatusSnapshot>(ep, "/api/v1/status") {
+        Ok(s) => super::check::evaluate(&s),
+        Err(e) => super::check::CheckResult {
+            state: super::check::CheckState::Unknown,
+            line: format!("HADIAG UNKNOWN - {}", format!("{e:#}").replace('\n', " ")),
+            serving: false,
+        },
+    };
+    println!("{}", r.line);
+    if serving {
+        return if r.serving {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        };
+    }
+    ExitCode::from(r.state.code())
 }
 
 fn api_get_status(ep: &Endpoint, json: bool, style: &Style) -> anyhow::Result<String> {

@@ -59,6 +59,8 @@ pub struct Config {
     pub alerts: Vec<AlertRule>,
     pub journal: JournalSpec,
     pub policy: Policy,
+    /// Pacemaker node-health integration (`pacemaker:` section), off when absent.
+    pub pacemaker: Option<crate::integration::pacemaker::PacemakerSpec>,
     /// Non-fatal findings (e.g. `references: []`, inline key); printed by check-config and
     /// logged by the daemon at start.
     pub warnings: Vec<ConfigError>,
@@ -198,14 +200,33 @@ pub enum AlertAction {
         timeout: Duration,
     },
     Webhook {
-        /// `http://` only (no TLS client is built in; use a local relay for https).
+        /// `http://` or `https://`; the first of [`WebhookOptions::urls`].
         url: String,
         format: WebhookFormat,
         /// Default 10 s.
         timeout: Duration,
         /// Default 2.
         retries: u32,
+        /// Further receivers, TLS, authentication, Alertmanager re-sending.
+        options: WebhookOptions,
     },
+}
+
+/// The less common parts of a webhook. Paths are resolved against the configuration's
+/// directory; secret files are read at each delivery, so they can be rotated in place.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WebhookOptions {
+    /// Every receiver, `url` first (an Alertmanager HA pair gets each alert on every member).
+    pub urls: Vec<String>,
+    /// Alertmanager format: re-send firing alerts this often until they resolve (default
+    /// 60 s), so Alertmanager never resolves an ongoing problem after its `resolve_timeout`.
+    pub resend: Option<Duration>,
+    /// PEM bundle of CAs trusted for `https://` (default: the system's trust store).
+    pub ca_file: Option<PathBuf>,
+    /// File holding a bearer token (`Authorization: Bearer …`).
+    pub bearer_token_file: Option<PathBuf>,
+    /// HTTP basic authentication: user name and a file holding the password.
+    pub basic_auth: Option<(String, PathBuf)>,
 }
 
 /// Incident journal (JSONL) rotation.
@@ -226,7 +247,7 @@ impl Default for JournalSpec {
     }
 }
 
-/// What verdicts lead to isolation beyond the fixed rules of DESIGN §4.
+/// What verdicts lead to isolation beyond the fixed rules of docs/isolation-rules.md.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Policy {
     /// Isolate a node whose disk is diagnosed failing or hung (fault matrix #10); default false

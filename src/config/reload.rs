@@ -111,6 +111,9 @@ pub fn reload_plan(old: &Config, new: &Config) -> ReloadPlan {
     if old.listen != new.listen {
         refuse(&mut p, format!("listen: {} -> {}", old.listen, new.listen));
     }
+    if old.pacemaker != new.pacemaker {
+        refuse(&mut p, "pacemaker: section changed".to_string());
+    }
     if old.state_dir != new.state_dir {
         refuse(
             &mut p,

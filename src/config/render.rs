@@ -266,6 +266,14 @@ pub fn describe(c: &Config, local: Option<NodeId>) -> String {
         },
         if c.policy.resume_on_heal { "yes" } else { "no" }
     );
+    if let Some(p) = &c.pacemaker {
+        let _ = writeln!(
+            o,
+            "  pacemaker node health via {} (timeout {})",
+            command(&p.command),
+            d(p.timeout)
+        );
+    }
     let _ = writeln!(o, "  hooks     isolate: {}", hook(&c.hooks.isolate));
     let _ = writeln!(o, "            takeover: {}", hook(&c.hooks.takeover));
     let _ = writeln!(
@@ -313,17 +321,35 @@ pub fn describe(c: &Config, local: Option<NodeId>) -> String {
                 timeout,
             } => format!("exec {} (timeout {})", command(c), d(*timeout)),
             AlertAction::Webhook {
-                url,
                 format,
                 timeout,
                 retries,
+                options,
+                ..
             } => format!(
-                "webhook {url} ({}, timeout {}, {retries} retries)",
+                "webhook {} ({}, timeout {}, {retries} retries{}{}{})",
+                options.urls.join(" "),
                 match format {
                     WebhookFormat::Json => "json",
                     WebhookFormat::Alertmanager => "alertmanager",
                 },
-                d(*timeout)
+                d(*timeout),
+                options
+                    .resend
+                    .map(|r| format!(", resend every {}", d(r)))
+                    .unwrap_or_default(),
+                options
+                    .ca_file
+                    .as_ref()
+                    .map(|f| format!(", CA {}", f.display()))
+                    .unwrap_or_default(),
+                if options.bearer_token_file.is_some() {
+                    ", bearer token"
+                } else if options.basic_auth.is_some() {
+                    ", basic auth"
+                } else {
+                    ""
+                },
             ),
         };
         let _ = writeln!(

@@ -13,7 +13,7 @@ use crate::core::diagnosis::VerdictKind;
 use crate::core::topology::{Thresholds, Timing, Transport};
 use serde_yaml::Value;
 use std::net::{IpAddr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Error and warning sink with the position index.
@@ -489,6 +489,7 @@ pub(crate) struct Raw {
     pub alerts: Vec<RawAlert>,
     pub journal: JournalSpec,
     pub policy: Policy,
+    pub pacemaker: Option<crate::integration::pacemaker::PacemakerSpec>,
 }
 
 const TOP: &[&str] = &[
@@ -506,6 +507,7 @@ const TOP: &[&str] = &[
     "alerts",
     "journal",
     "policy",
+    "pacemaker",
 ];
 const AUTH: &[&str] = &["key_id", "key_file", "key"];
 const NETWORK: &[&str] = &["references", "transport", "port"];
@@ -537,9 +539,25 @@ const ALERT: &[&str] = &[
 ];
 const SELECT: &[&str] = &["kinds", "subjects"];
 const EXEC: &[&str] = &["command", "timeout"];
-const WEBHOOK: &[&str] = &["url", "format", "timeout", "retries"];
+const WEBHOOK: &[&str] = &[
+    "url",
+    "urls",
+    "format",
+    "timeout",
+    "retries",
+    "resend",
+    "ca_file",
+    "bearer_token_file",
+    "basic_auth",
+];
+const BASIC_AUTH: &[&str] = &["username", "password_file"];
+/// Receivers of one webhook (an Alertmanager HA cluster has two or three members).
+const MAX_WEBHOOK_URLS: usize = 8;
+/// Default re-send period of firing Alertmanager alerts (Prometheus' own default is 1 min).
+const ALERTMANAGER_RESEND: Duration = Duration::from_secs(60);
 const JOURNAL: &[&str] = &["max_bytes", "keep_files"];
 const POLICY: &[&str] = &["isolate_on_disk_failure", "resume_on_heal"];
+const PACEMAKER: &[&str] = &["command", "timeout"];
 
 /// Default exec monitor interval and timeout (mon's customary minute-scale checks).
 const MONITOR_INTERVAL: Duration = Duration::from_secs(30);
@@ -674,7 +692,24 @@ impl Ctx<'_> {
                 }
             }
         }
+        if let Some(v) = top.get("pacemaker") {
+            raw.pacemaker = self.pacemaker(v);
+        }
         raw
+    }
+
+    /// `pacemaker:` (present = enabled; `pacemaker: {}` takes every default).
+    fn pacemaker(&mut self, v: &Value) -> Option<crate::integration::pacemaker::PacemakerSpec> {
+        use crate::integration::pacemaker as pm;
+        let mut spec = pm::PacemakerSpec::with_defaults(Duration::ZERO);
+        let o = self.obj(v, "pacemaker", PACEMAKER)?;
+        if let Some(v) = o.get("command") {
+            spec.command = self.command(v, "pacemaker.command")?;
+        }
+        if let Some(v) = o.get("timeout") {
+            spec.timeout = self.positive_duration(v, "pacemaker.timeout")?;
+        }
+        Some(spec)
     }
 
     fn auth(&mut self, v: &Value, out: &mut RawAuth) {
@@ -1089,25 +1124,82 @@ impl Ctx<'_> {
         })
     }
 
+    fn webhook_url(&mut self, v: &Value, path: &str) -> Option<String> {
+        let u = self.text(v, path)?;
+        match u.parse::<hyper::Uri>() {
+            Ok(uri)
+                if matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some() =>
+            {
+                Some(u)
+            }
+            _ => {
+                self.value_error(path, format!("\"{u}\" is not an http:// or https:// URL"));
+                None
+            }
+        }
+    }
+
     fn webhook_action(&mut self, v: &Value, path: &str) -> Option<AlertAction> {
         let o = self.obj(v, path, WEBHOOK)?;
-        let url = self
-            .required(&o, "url")
-            .and_then(|v| self.text(v, &o.path("url")));
-        let url = url.and_then(|u| {
-            let up = o.path("url");
-            if u.starts_with("https://") {
-                self.value_error(&up, "https is not supported (hadiag has no TLS client): post to a local relay over http://");
-                return None;
+        let urls: Option<Vec<String>> = match (o.get("url"), o.get("urls")) {
+            (Some(_), Some(_)) => {
+                self.key_error(&o.path("urls"), "give url or urls, not both");
+                None
             }
-            match u.parse::<hyper::Uri>() {
-                Ok(uri) if uri.scheme_str() == Some("http") && uri.host().is_some() => Some(u),
-                _ => {
-                    self.value_error(&up, format!("\"{u}\" is not an http:// URL"));
-                    None
+            (None, None) => {
+                self.key_error(path, "missing url: add url: http://… (or urls: [...])");
+                None
+            }
+            (Some(u), None) => self.webhook_url(u, &o.path("url")).map(|u| vec![u]),
+            (None, Some(list)) => {
+                let lp = o.path("urls");
+                let items = self.list(list, &lp, "URLs")?;
+                if items.is_empty() || items.len() > MAX_WEBHOOK_URLS {
+                    self.value_error(
+                        &lp,
+                        format!("give 1 to {MAX_WEBHOOK_URLS} URLs, not {}", items.len()),
+                    );
+                    return None;
                 }
+                let mut out = Vec::new();
+                let mut ok = true;
+                for (i, item) in items.iter().enumerate() {
+                    match self.webhook_url(item, &join_index(&lp, i)) {
+                        Some(u) => out.push(u),
+                        None => ok = false,
+                    }
+                }
+                ok.then_some(out)
             }
-        });
+        };
+        let resend = match o.get("resend") {
+            Some(v) => self.positive_duration(v, &o.path("resend")).map(Some),
+            None => Some(None),
+        };
+        let path_of = |s: &mut Self, key: &str| match o.get(key) {
+            Some(v) => s
+                .nonempty_text(v, &o.path(key))
+                .map(|t| Some(PathBuf::from(t))),
+            None => Some(None),
+        };
+        let ca_file = path_of(self, "ca_file");
+        let bearer = path_of(self, "bearer_token_file");
+        let basic = match o.get("basic_auth") {
+            Some(bv) => {
+                let bp = o.path("basic_auth");
+                self.obj(bv, &bp, BASIC_AUTH).and_then(|b| {
+                    let user = self
+                        .required(&b, "username")
+                        .and_then(|v| self.nonempty_text(v, &b.path("username")));
+                    let file = self
+                        .required(&b, "password_file")
+                        .and_then(|v| self.nonempty_text(v, &b.path("password_file")));
+                    Some(Some((user?, PathBuf::from(file?))))
+                })
+            }
+            None => Some(None),
+        };
+        let url = urls.as_ref().and_then(|u| u.first().cloned());
         let format = match o.get("format") {
             Some(fv) => {
                 let fp = o.path("format");
@@ -1136,11 +1228,29 @@ impl Ctx<'_> {
                 .map(|n| n as u32),
             None => Some(WEBHOOK_RETRIES),
         };
+        let format = format?;
+        let bearer = bearer?;
+        let basic = basic?;
+        if bearer.is_some() && basic.is_some() {
+            self.key_error(
+                &o.path("basic_auth"),
+                "give bearer_token_file or basic_auth, not both",
+            );
+            return None;
+        }
         Some(AlertAction::Webhook {
             url: url?,
-            format: format?,
+            format,
             timeout: timeout?,
             retries: retries?,
+            options: crate::config::WebhookOptions {
+                urls: urls?,
+                resend: resend?
+                    .or((format == WebhookFormat::Alertmanager).then_some(ALERTMANAGER_RESEND)),
+                ca_file: ca_file?,
+                bearer_token_file: bearer,
+                basic_auth: basic,
+            },
         })
     }
 }

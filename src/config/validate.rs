@@ -28,7 +28,7 @@ pub const MAX_NETWORKS: usize = 8;
 /// Budget for `total node-name bytes × networks`. A heartbeat names, per network, every peer
 /// the sender hears there; with the fixed header (~150 bytes), per-entry separators and RTT
 /// figures, and the HMAC stamp (~75 bytes) this keeps the worst-case heartbeat inside one
-/// 1200-byte datagram (the bound of DESIGN §5, safe under any IPv6 path MTU).
+/// 1200-byte datagram (the bound of docs/wire-format.md, safe under any IPv6 path MTU).
 pub const MAX_NAME_BYTES_X_NETWORKS: usize = 700;
 /// Fastest heartbeat accepted: below 10 ms the cost (wakeups, packets, HMACs) buys nothing on
 /// real NICs and starves the 2-core boxes these clusters run on.
@@ -743,6 +743,27 @@ fn resolve(cx: &mut Ctx, raw: Raw, source: &Path) -> Option<Config> {
                 command: resolve_command(cx, &base, command, &join(&ap, "exec.command")),
                 timeout,
             }),
+            Some(AlertAction::Webhook {
+                url,
+                format,
+                timeout,
+                retries,
+                mut options,
+            }) => {
+                let rel = |p: Option<PathBuf>| p.map(|p| resolve_path(&base, &p.to_string_lossy()));
+                options.ca_file = rel(options.ca_file);
+                options.bearer_token_file = rel(options.bearer_token_file);
+                options.basic_auth = options
+                    .basic_auth
+                    .map(|(u, f)| (u, resolve_path(&base, &f.to_string_lossy())));
+                Some(AlertAction::Webhook {
+                    url,
+                    format,
+                    timeout,
+                    retries,
+                    options,
+                })
+            }
             other => other,
         };
         if let Some(action) = action {
@@ -785,6 +806,7 @@ fn resolve(cx: &mut Ctx, raw: Raw, source: &Path) -> Option<Config> {
             disk,
         })
         .collect();
+    let fence_deadline = raw.timing.fence_deadline;
     Some(Config {
         source: source.to_path_buf(),
         topology: Topology {
@@ -807,6 +829,11 @@ fn resolve(cx: &mut Ctx, raw: Raw, source: &Path) -> Option<Config> {
         alerts,
         journal: raw.journal,
         policy: raw.policy,
+        // The start-up sync waits until every verdict about the start has settled.
+        pacemaker: raw.pacemaker.map(|mut p| {
+            p.initial_sync_after = fence_deadline;
+            p
+        }),
         warnings: Vec::new(),
     })
 }

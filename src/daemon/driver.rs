@@ -106,6 +106,8 @@ struct Driver {
     status_writer: status::StatusWriter,
     /// Metrics, API, journal and alerts (None if they could not start).
     ops: Option<Operators>,
+    /// Pacemaker node-health attributes (`pacemaker:` section), fed every verdict change.
+    pacemaker: Option<crate::integration::pacemaker::PacemakerHealth>,
 }
 
 fn keyring(cfg: &Config) -> Result<Keyring, DaemonError> {
@@ -401,6 +403,9 @@ impl Driver {
                 previous,
                 diagnosis,
             } => {
+                if let Some(p) = self.pacemaker.as_mut() {
+                    p.publish(&diagnosis);
+                }
                 tracing::info!(
                     verdict = diagnosis.kind.token(),
                     subjects = %self.describe_subjects(&diagnosis.subjects),
@@ -853,7 +858,14 @@ pub async fn run(config_path: &FsPath, node: Option<&str>) -> Result<(), DaemonE
             .map_err(|e| DaemonError::Io(format!("status writer thread: {e}")))?,
         status_path,
         ops: None,
+        pacemaker: None,
     };
+    if let Some(spec) = d.cfg.pacemaker.clone() {
+        match crate::integration::pacemaker::PacemakerHealth::start(&d.topo, spec) {
+            Ok(p) => d.pacemaker = Some(p),
+            Err(e) => tracing::error!(error = %e, "pacemaker integration thread did not start"),
+        }
+    }
     d.ops = Operators::start(&d.cfg, &d.topo, me, clock.now()).await;
     if let Some(o) = d.ops.as_mut() {
         o.first_verdict(clock.now(), &d.node);
@@ -865,9 +877,24 @@ pub async fn run(config_path: &FsPath, node: Option<&str>) -> Result<(), DaemonE
         sig(SignalKind::interrupt())?,
         sig(SignalKind::hangup())?,
     );
+    // Maintenance: the control channel, and a maintenance window persisted before a restart.
+    let ctl_file = super::control::maintenance_path(&d.cfg.state_dir, &d.me_name);
+    let ctl_sock = super::control::socket_path(&d.cfg.state_dir, &d.me_name);
+    let (_control, mut ctl_rx) = match super::control::bind(ctl_sock) {
+        Ok((server, rx)) => (Some(server), rx),
+        Err(e) => {
+            tracing::error!(error = %e, "control channel unavailable: quiesce/resume/leave cannot reach this daemon");
+            (None, mpsc::channel(1).1)
+        }
+    };
+    super::control::restore(&mut d.node, clock.now(), &ctl_file);
     d.open_transports();
     d.probes = spawn_probes(&d.cfg, me, clock, &d.obs_tx);
     tracing::info!(node = %d.me_name, incarnation, pid = std::process::id(), status = %d.status_path.display(), "hadiag running");
+    // systemd: READY after the first heartbeat round, WATCHDOG while heartbeats advance,
+    // STATUS = the verdict; /healthz fails when this loop stalls (see super::notify).
+    let mut notifier = super::notify::Notifier::from_env();
+    let liveness = d.ops.as_ref().map(|o| o.liveness());
     let mut housekeeping = tokio::time::interval(HOUSEKEEPING);
     housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -875,6 +902,12 @@ pub async fn run(config_path: &FsPath, node: Option<&str>) -> Result<(), DaemonE
         if let Some(o) = d.ops.as_mut() {
             o.settle(clock.now());
         }
+        if let Some(l) = &liveness {
+            l.beat(d.topo.timing.heartbeat_interval);
+        }
+        notifier.beat(d.node.stats().heartbeats_sent, || {
+            super::notify::status_line(&d.node)
+        });
         let deadline = d.node.poll_timeout().map(|t| clock.to_tokio(t));
         let sleep = async {
             match deadline {
@@ -884,8 +917,9 @@ pub async fn run(config_path: &FsPath, node: Option<&str>) -> Result<(), DaemonE
         };
         tokio::select! {
             biased;
-            _ = term.recv() => { tracing::info!("SIGTERM: shutting down"); break; }
-            _ = int.recv() => { tracing::info!("SIGINT: shutting down"); break; }
+            _ = term.recv() => { tracing::info!("SIGTERM: shutting down; {}", super::control::announce_leave(&mut d.node, clock.now(), &ctl_file)); break; }
+            _ = int.recv() => { tracing::info!("SIGINT: shutting down; {}", super::control::announce_leave(&mut d.node, clock.now(), &ctl_file)); break; }
+            Some(req) = ctl_rx.recv() => if super::control::apply(&mut d.node, clock.now(), &ctl_file, req) == super::control::After::Stop { break; },
             _ = hup.recv() => d.reload(),
             Some((kind, incident, report)) = hook_rx.recv() => d.on_hook_result(kind, incident, report),
             // A late timer (the process did not run) is the core's to judge: see its gap check.
@@ -899,14 +933,20 @@ pub async fn run(config_path: &FsPath, node: Option<&str>) -> Result<(), DaemonE
             }
             Some(f) = in_rx.recv() => d.on_inbound(f),
             _ = housekeeping.tick() => {
+                super::control::tick(&mut d.node, clock.now(), &ctl_file, d.started.elapsed());
                 d.retry_pending();
                 if let Some(ops) = d.ops.as_mut() {
                     ops.tick(clock.now(), &d.node);
+                }
+                if let Some(p) = d.pacemaker.as_mut() {
+                    p.tick(d.started.elapsed(), d.node.diagnosis());
                 }
                 d.write_status();
             }
         }
     }
+    d.flush(); // a leave announced above goes out before the sockets close
+    notifier.stopping();
     d.shutdown().await;
     Ok(())
 }

@@ -2,7 +2,9 @@
 //! transports, hooks, signals and reload to it.
 //!
 //! - [`driver`]: the single task that owns the core `Node`, the channels into it, signals;
+//! - [`control`]: the local control channel (quiesce, resume, leave, rejoin);
 //! - [`clock`]: tokio time ↔ core `Instant`, incarnation numbers;
+//! - [`notify`]: systemd readiness, watchdog and status;
 //! - [`hooks`]: isolate/takeover/fence subprocesses (environment, JSON stdin, timeout, retries);
 //! - [`reload`]: which SIGHUP changes apply live and which are refused;
 //! - [`privileges`]: start-up capability check (which probe lacks which capability);
@@ -12,8 +14,10 @@
 //! Must not: judge (the core does) or block the core's task.
 
 pub mod clock;
+pub mod control;
 pub mod driver;
 pub mod hooks;
+pub mod notify;
 pub mod observe;
 pub mod privileges;
 pub mod reload;

@@ -18,9 +18,10 @@ use crate::core::time::Instant;
 use crate::core::topology::{NodeId, Topology};
 use crate::core::wire::Path;
 use crate::daemon::hooks::HookReport;
-use crate::http::{self, Observer, Server};
+use crate::http::{self, Server};
 use crate::journal::record::{ActionRecord, WallMap};
 use crate::journal::{read_journal, Journal, JournalError, JournalHandle, Limits};
+use crate::ops::Observer;
 use std::io::ErrorKind;
 use tokio::sync::oneshot;
 
@@ -91,13 +92,16 @@ impl Operators {
         drop(history);
         obs.start(torn);
         if !cfg.alerts.is_empty() {
-            obs.set_alerts(AlertPipeline::new(
-                topo,
-                cfg.alerts.clone(),
-                DeliveryLimits::default(),
-                Some(obs.metrics.clone()),
-                wall,
-            ));
+            obs.set_alerts(
+                AlertPipeline::new(
+                    topo,
+                    cfg.alerts.clone(),
+                    DeliveryLimits::default(),
+                    Some(obs.metrics.clone()),
+                    wall,
+                )
+                .with_api_base(crate::http::api_base(cfg.listen)),
+            );
         }
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let server = match http::serve(cfg.listen, obs.api.clone(), async move {
@@ -119,6 +123,11 @@ impl Operators {
             verdict_changed: false,
             server,
         })
+    }
+
+    /// The heartbeat loop's liveness behind `/healthz`.
+    pub fn liveness(&self) -> std::sync::Arc<http::Liveness> {
+        self.obs.api.liveness()
     }
 
     pub fn observe(&self, o: &Observation) {

@@ -27,7 +27,7 @@ use std::time::Duration;
 /// (bounded cardinality even if a decoder invents new reasons).
 pub const MAX_REJECT_REASONS: usize = 32;
 
-/// Reasons created at start-up (the wire decoder's error classes, DESIGN §5).
+/// Reasons created at start-up (the wire decoder's error classes, docs/wire-format.md).
 pub const KNOWN_REJECT_REASONS: [&str; 9] = [
     "malformed",
     "unsupported_version",
@@ -91,6 +91,117 @@ struct Inner {
     journal_entries: IntCounterVec,
     journal_seen: Mutex<[u64; 3]>,
     start_time: Gauge,
+    peer_view_age: GaugeVec,
+    peer_quiesced: IntGaugeVec,
+    peer_isolated: IntGaugeVec,
+    incident_info: IntGaugeVec,
+    incident_series: Mutex<Option<(String, String)>>,
+    incident_start: GaugeVec,
+    process: ProcessMetrics,
+}
+
+/// The standard `process_*` metrics of the daemon itself (Linux `/proc/self`), sampled at
+/// each scrape.
+struct ProcessMetrics {
+    cpu: prometheus::Counter,
+    cpu_seen: Mutex<f64>,
+    resident: Gauge,
+    virtual_mem: Gauge,
+    open_fds: Gauge,
+    max_fds: Gauge,
+    start_time: Gauge,
+}
+
+impl ProcessMetrics {
+    fn new(r: &Registry) -> prometheus::Result<ProcessMetrics> {
+        let g = |name: &str, help: &str| -> prometheus::Result<Gauge> {
+            let m = Gauge::new(name, help)?;
+            r.register(Box::new(m.clone()))?;
+            Ok(m)
+        };
+        let cpu = prometheus::Counter::new(
+            "process_cpu_seconds_total",
+            "Total user and system CPU time spent in seconds.",
+        )?;
+        r.register(Box::new(cpu.clone()))?;
+        Ok(ProcessMetrics {
+            cpu,
+            cpu_seen: Mutex::new(0.0),
+            resident: g(
+                "process_resident_memory_bytes",
+                "Resident memory size in bytes.",
+            )?,
+            virtual_mem: g(
+                "process_virtual_memory_bytes",
+                "Virtual memory size in bytes.",
+            )?,
+            open_fds: g("process_open_fds", "Number of open file descriptors.")?,
+            max_fds: g(
+                "process_max_fds",
+                "Maximum number of open file descriptors.",
+            )?,
+            start_time: g(
+                "process_start_time_seconds",
+                "Start time of the process since unix epoch in seconds.",
+            )?,
+        })
+    }
+
+    /// Reads `/proc/self`; a field that cannot be read keeps its last value.
+    fn sample(&self) {
+        // SAFETY: sysconf and getrlimit only read process-wide values into locals.
+        let (tick, page) = unsafe {
+            (
+                libc::sysconf(libc::_SC_CLK_TCK).max(1) as f64,
+                libc::sysconf(libc::_SC_PAGESIZE).max(1) as f64,
+            )
+        };
+        if let Ok(stat) = std::fs::read_to_string("/proc/self/stat") {
+            // Fields after the command name, which may contain spaces: state is field 3.
+            if let Some(rest) = stat.rsplit_once(") ").map(|(_, r)| r) {
+                let f: Vec<&str> = rest.split_whitespace().collect();
+                let num = |i: usize| f.get(i - 3).and_then(|v| v.parse::<f64>().ok());
+                if let (Some(u), Some(s)) = (num(14), num(15)) {
+                    let total = (u + s) / tick;
+                    if let Ok(mut seen) = self.cpu_seen.lock() {
+                        if total > *seen {
+                            self.cpu.inc_by(total - *seen);
+                            *seen = total;
+                        }
+                    }
+                }
+                if let Some(v) = num(23) {
+                    self.virtual_mem.set(v);
+                }
+                if let Some(rss) = num(24) {
+                    self.resident.set(rss * page);
+                }
+                if let (Some(start), Some(btime)) = (num(22), boot_time()) {
+                    self.start_time.set(btime + start / tick);
+                }
+            }
+        }
+        if let Ok(d) = std::fs::read_dir("/proc/self/fd") {
+            self.open_fds.set(d.count() as f64);
+        }
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit writes into the struct we own.
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
+            self.max_fds.set(lim.rlim_cur as f64);
+        }
+    }
+}
+
+/// Boot time, Unix seconds (`btime` in /proc/stat).
+fn boot_time() -> Option<f64> {
+    std::fs::read_to_string("/proc/stat")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 /// Cheap to clone; all clones share one registry.
@@ -219,6 +330,21 @@ impl Metrics {
             journal_entries: icv(&r, "hadiag_journal_entries_total", "Journal entries by result (written, dropped, failed).", &["result"])?,
             journal_seen: Mutex::new([0; 3]),
             start_time,
+            peer_view_age: {
+                let m = GaugeVec::new(Opts::new("hadiag_peer_view_age_seconds", "Age of the latest view received from a peer; absent until the peer was heard."), &["peer"])?;
+                r.register(Box::new(m.clone()))?;
+                m
+            },
+            peer_quiesced: igv(&r, "hadiag_peer_quiesced", "1 while a peer announced planned maintenance (its last word when silent).", &["peer"])?,
+            peer_isolated: igv(&r, "hadiag_peer_isolated", "1 while a peer reports itself isolated (its last word when silent).", &["peer"])?,
+            incident_info: igv(&r, "hadiag_incident_info", "The open incident of this node (id and verdict kind); absent when none.", &["incident", "kind"])?,
+            incident_series: Mutex::new(None),
+            incident_start: {
+                let m = GaugeVec::new(Opts::new("hadiag_incident_start_time_seconds", "When the open incident opened, Unix seconds; absent when none."), &["incident"])?;
+                r.register(Box::new(m.clone()))?;
+                m
+            },
+            process: ProcessMetrics::new(&r)?,
             registry: r,
             topo: topo.clone(),
             me,
@@ -540,6 +666,35 @@ impl Metrics {
 
     pub fn incident_closed(&self) {
         self.inner.incident_open.set(0);
+        self.set_incident(None);
+    }
+
+    /// The open incident's identity and start (`None` removes the series).
+    pub fn set_incident(&self, open: Option<(&str, &str, f64)>) {
+        let i = &*self.inner;
+        let Ok(mut cur) = i.incident_series.lock() else {
+            return;
+        };
+        if let Some((id, kind)) = cur.take() {
+            let _ = i.incident_info.remove_label_values(&[&id, &kind]);
+            let _ = i.incident_start.remove_label_values(&[&id]);
+        }
+        if let Some((id, kind, start)) = open {
+            i.incident_info.with_label_values(&[id, kind]).set(1);
+            i.incident_start.with_label_values(&[id]).set(start);
+            *cur = Some((id.to_string(), kind.to_string()));
+        }
+    }
+
+    /// A peer's latest view and its age (`None` = never heard: no series).
+    pub fn set_peer(&self, peer: NodeId, v: &View, age: Option<Duration>) {
+        let i = &*self.inner;
+        let p = self.node_name(peer);
+        if let Some(a) = age {
+            i.peer_view_age.with_label_values(&[p]).set(a.as_secs_f64());
+        }
+        i.peer_quiesced.with_label_values(&[p]).set(b(v.quiesced));
+        i.peer_isolated.with_label_values(&[p]).set(b(v.isolated));
     }
 
     pub fn set_isolated(&self, isolated: bool) {
@@ -607,6 +762,7 @@ impl Metrics {
 
     /// The text exposition format (what `/metrics` serves).
     pub fn render(&self) -> String {
+        self.inner.process.sample();
         let mut buf = Vec::new();
         let enc = TextEncoder::new();
         if let Err(e) = enc.encode(&self.inner.registry.gather(), &mut buf) {

@@ -193,7 +193,14 @@ pub fn route(state: &ApiState, req: &Request<Incoming>) -> Resp {
     }
     let query = req.uri().query().unwrap_or("");
     match path {
-        "/healthz" => respond(StatusCode::OK, "text/plain; charset=utf-8", "ok\n"),
+        "/healthz" => match state.liveness().check() {
+            Ok(()) => respond(StatusCode::OK, "text/plain; charset=utf-8", "ok\n"),
+            Err(since) => respond(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain; charset=utf-8",
+                format!("heartbeat loop stalled: no pass for {since:?}\n"),
+            ),
+        },
         "/" => respond(
             StatusCode::OK,
             "text/plain; charset=utf-8",

@@ -132,6 +132,55 @@ struct Inner {
     book: IncidentBook,
 }
 
+/// When the daemon's heartbeat loop last ran, for `/healthz`: a loop stalled for more than
+/// two heartbeat intervals makes the check fail (HTTP 503) even while the server answers.
+#[derive(Debug)]
+pub struct Liveness {
+    epoch: std::time::Instant,
+    /// Milliseconds since `epoch` of the loop's latest pass; 0 = not yet running.
+    last_ms: std::sync::atomic::AtomicU64,
+    /// Stall threshold in milliseconds (2 × heartbeat interval); 0 = not checked.
+    stall_ms: std::sync::atomic::AtomicU64,
+}
+
+impl Default for Liveness {
+    fn default() -> Self {
+        Liveness {
+            epoch: std::time::Instant::now(),
+            last_ms: 0.into(),
+            stall_ms: 0.into(),
+        }
+    }
+}
+
+impl Liveness {
+    /// The loop ran now; `interval` is the current heartbeat interval.
+    pub fn beat(&self, interval: Duration) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let ms = self.epoch.elapsed().as_millis() as u64;
+        self.last_ms.store(ms.max(1), Relaxed);
+        self.stall_ms.store(
+            (interval.as_millis() as u64).saturating_mul(2).max(1),
+            Relaxed,
+        );
+    }
+
+    /// `Err(how long)` when the loop has not run for more than two intervals.
+    pub fn check(&self) -> Result<(), Duration> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let (last, stall) = (self.last_ms.load(Relaxed), self.stall_ms.load(Relaxed));
+        if last == 0 || stall == 0 {
+            return Ok(());
+        }
+        let since = (self.epoch.elapsed().as_millis() as u64).saturating_sub(last);
+        if since > stall {
+            Err(Duration::from_millis(since))
+        } else {
+            Ok(())
+        }
+    }
+}
+
 /// Shared, cheaply cloneable state of the API. See the module docs of [`crate::http`].
 #[derive(Clone)]
 pub struct ApiState {
@@ -139,6 +188,7 @@ pub struct ApiState {
     metrics: Metrics,
     token: Option<Arc<str>>,
     journal_stats: Option<Arc<JournalStats>>,
+    liveness: Arc<Liveness>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -174,7 +224,13 @@ impl ApiState {
             metrics,
             token: token.filter(|t| !t.is_empty()).map(Arc::from),
             journal_stats: None,
+            liveness: Arc::new(Liveness::default()),
         }
+    }
+
+    /// The heartbeat loop's liveness, shared with the driver (see [`Liveness`]).
+    pub fn liveness(&self) -> Arc<Liveness> {
+        self.liveness.clone()
     }
 
     /// Exports the journal writer's counters on `/metrics`.
@@ -445,5 +501,23 @@ impl ApiState {
                 .or_else(|| i.book.latest_diagnosis().cloned()),
             incident: i.book.current().map(|r| r.list_item()),
         }
+    }
+}
+
+#[cfg(test)]
+mod liveness_tests {
+    use super::*;
+
+    #[test]
+    fn healthz_liveness_fails_after_two_intervals_without_a_pass() {
+        let l = Liveness::default();
+        assert!(l.check().is_ok(), "not checked before the loop runs");
+        l.beat(Duration::from_secs(3600));
+        assert!(l.check().is_ok());
+        l.beat(Duration::from_millis(1));
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(l.check().is_err(), "a 20 ms stall of a 1 ms loop must fail");
+        l.beat(Duration::from_secs(3600));
+        assert!(l.check().is_ok(), "a pass clears it");
     }
 }

@@ -9,6 +9,7 @@
 //! - [`preflight`]: what the lab still needs from the system, checked up front.
 //! - [`layout`]: lab descriptions and their resolution (names, addresses, paths).
 //! - [`cluster`]: building a whole lab, starting daemons, injecting and healing faults.
+//! - [`pacemaker`]: Corosync + Pacemaker inside the lab's node namespaces.
 //! - [`state`]: the JSON record that lets `lab down` remove everything, even after a crash.
 //!
 //! Rules this module enforces (DESIGN §7): addresses only from 192.0.2.0/24, 198.51.100.0/24
@@ -31,6 +32,7 @@ pub mod layout;
 pub mod netns;
 pub mod nft;
 pub mod observe;
+pub mod pacemaker;
 pub mod preflight;
 pub mod report;
 pub mod serial;

@@ -1,5 +1,5 @@
 //! Shared fixtures of the observability tests (`tests/obs_*.rs`): the two-node topology of
-//! DESIGN §8, core diagnoses, and a tiny blocking HTTP/1.1 client for loopback calls.
+//! fault matrix (docs/fault-matrix.md), core diagnoses, and a tiny blocking HTTP/1.1 client for loopback calls.
 #![allow(dead_code)]
 
 use hadiag::core::classify::{Diagnosis, Fact, Rival, Support};
@@ -12,7 +12,7 @@ use hadiag::core::topology::{
     Topology, Transport,
 };
 use hadiag::core::view::{DiskHealth, NetView, Reach, View};
-use hadiag::http::Observer;
+use hadiag::ops::Observer;
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
