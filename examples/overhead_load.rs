@@ -15,6 +15,15 @@
 //! address of each network. Network n is 192.0.2.(64n)/26: daemon .1, peers .2–.17, reference
 //! .62. The daemon binary is the `hadiag` next to this example's directory (same profile), or
 //! `--bin PATH`.
+//!
+//! `--lab` measures instead one real daemon among 16 real ones: a lab of 16 nodes on 4
+//! networks (`hadiag::lab`, /26 slices of the documentation ranges, serial chain, 100 ms
+//! beat), every daemon the same binary; the figures are n1's, with the mean of all 16 beside
+//! them. Its load is what 15 live peers send, not a generator's.
+//!
+//! ```text
+//! cargo build --release && cargo run --release --example overhead_load -- --lab --seconds 60
+//! ```
 
 use hadiag::core::topology::{NetworkId, NodeId};
 use hadiag::core::view::{DiskHealth, NetView, Reach, View};
@@ -90,6 +99,7 @@ fn proc_status_kib(pid: u32, key: &str) -> Option<u64> {
 fn main() {
     let mut seconds = 60u64;
     let mut bin: Option<PathBuf> = None;
+    let mut lab = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -100,7 +110,8 @@ fn main() {
                     .expect("--seconds N")
             }
             "--bin" => bin = args.next().map(PathBuf::from),
-            other => panic!("unknown argument {other} (use --seconds N, --bin PATH)"),
+            "--lab" => lab = true,
+            other => panic!("unknown argument {other} (use --seconds N, --bin PATH, --lab)"),
         }
     }
     let bin = bin.unwrap_or_else(|| {
@@ -110,6 +121,9 @@ fn main() {
             .expect("target dir")
             .join("hadiag")
     });
+    if lab {
+        return lab_mode(&bin, seconds);
+    }
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg_path = dir.path().join("bench.yaml");
     std::fs::write(&cfg_path, config(dir.path())).unwrap();
@@ -293,4 +307,84 @@ fn main() {
         accepted > 0,
         "the daemon accepted no heartbeat: the figures would be meaningless"
     );
+}
+
+/// One real daemon among 16: see the module docs.
+fn lab_mode(bin: &std::path::Path, seconds: u64) {
+    use hadiag::lab::{cluster::Cluster, drill, layout::LabSpec};
+    let root = tempfile::tempdir().expect("tempdir");
+    let mut spec = LabSpec::new("ovh16", PEERS);
+    spec.networks = (0..NETS).map(|n| format!("N{n}")).collect();
+    let built = Instant::now();
+    let mut cluster = Cluster::build(&spec.unique(), root.path()).expect("build 16 x 4 lab");
+    cluster.start_daemons(bin).expect("start daemons");
+    let up = built.elapsed();
+    let healthy = drill::wait_healthy(&cluster, Duration::from_secs(120), &|| false)
+        .unwrap_or_else(|e| panic!("16-node lab never became healthy: {e}"));
+    let pids: Vec<(String, u32)> = cluster
+        .layout()
+        .nodes
+        .iter()
+        .filter_map(|n| cluster.daemon(&n.name).map(|r| (n.name.clone(), r.pid)))
+        .collect();
+    let warmup = Duration::from_secs(3);
+    std::thread::sleep(warmup);
+    let t0 = Instant::now();
+    let ticks0: Vec<u64> = pids
+        .iter()
+        .map(|(_, p)| proc_cpu_ticks(*p).expect("daemon running"))
+        .collect();
+    std::thread::sleep(Duration::from_secs(seconds));
+    let ticks1: Vec<u64> = pids
+        .iter()
+        .map(|(_, p)| proc_cpu_ticks(*p).expect("daemon still running"))
+        .collect();
+    let elapsed = t0.elapsed().as_secs_f64();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let cpu: Vec<f64> = ticks0
+        .iter()
+        .zip(&ticks1)
+        .map(|(a, b)| (b - a) as f64 / hz / elapsed * 100.0)
+        .collect();
+    let hwm: Vec<u64> = pids
+        .iter()
+        .map(|(_, p)| proc_status_kib(*p, "VmHWM:").unwrap_or(0))
+        .collect();
+    let verdicts = hadiag::lab::observe::all_verdicts(cluster.layout());
+    let healthy_now = verdicts
+        .iter()
+        .filter(|(_, v)| matches!(v, Ok(v) if v.kind == "healthy"))
+        .count();
+    let problems = cluster.teardown();
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    println!(
+        "hadiag overhead, lab mode: {PEERS} real daemons x {NETS} networks at {HZ} Hz (each hears {} heartbeats/s)",
+        (PEERS - 1) * NETS * HZ as usize
+    );
+    println!(
+        "  lab up (namespaces, links, relays, disks, daemons) {:.1} s; all healthy {:.1} s later",
+        up.as_secs_f64(),
+        healthy.as_secs_f64()
+    );
+    println!(
+        "  measured over      {elapsed:.1} s (after {} s warm-up); {healthy_now} of {PEERS} healthy at the end",
+        warmup.as_secs()
+    );
+    println!(
+        "  CPU of {}          {:.2} % of one core (target <= 1 %); mean of all {PEERS} {:.2} %, max {:.2} %",
+        pids[0].0,
+        cpu[0],
+        mean(&cpu),
+        cpu.iter().cloned().fold(0.0, f64::max)
+    );
+    println!(
+        "  peak RSS of {}     {:.1} MiB (target <= 16 MiB); max of all {:.1} MiB",
+        pids[0].0,
+        hwm[0] as f64 / 1024.0,
+        hwm.iter().copied().max().unwrap_or(0) as f64 / 1024.0
+    );
+    if !problems.is_empty() {
+        eprintln!("teardown problems: {problems:?}");
+    }
 }

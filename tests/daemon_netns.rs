@@ -1,8 +1,8 @@
 //! Real `hadiag run` daemons in network namespaces (DESIGN §7 rules): two nodes n1, n2 on two
 //! networks A (198.51.100.0/24) and B (203.0.113.0/24), each network a bridge in its own hub
-//! namespace with a router namespace holding the reference (.254), and a socat pty pair as the
+//! namespace with a router namespace holding the reference (.254), and a pty pair relayed by the lab as the
 //! serial line. No namespace has a default route or a link to the host namespace; everything is
-//! torn down by the guards of `hadiag::lab` (namespaces, socat, daemons), also on failure.
+//! torn down by the guards of `hadiag::lab` (namespaces, serial relay, daemons), also on failure.
 //!
 //! The daemons are observed through their status files (`<state_dir>/status-<node>.json`,
 //! rewritten every second) and their logs. Needs root (namespaces, raw ICMP).
@@ -125,7 +125,7 @@ impl Lab {
             .ns("n2")
             .ping_until(ip("203.0.113.254"), Duration::from_secs(30))
             .unwrap());
-        lab.serial = Some(SerialLine::temp().expect("socat pty pair"));
+        lab.serial = Some(SerialLine::temp().expect("pty pair with its relay"));
         std::fs::write(lab.path("disk1.img"), vec![0u8; 16384]).unwrap();
         std::fs::write(lab.path("disk2.img"), vec![0u8; 16384]).unwrap();
         lab
@@ -403,7 +403,7 @@ fn serial_flows_a_cut_is_detected_and_a_hang_up_reported() {
         .as_u64()
         .unwrap();
     assert!(before > 0);
-    // Cut: socat frozen, both ptys stay open, nothing crosses.
+    // Cut: relay frozen, both ptys stay open, nothing crosses.
     assert!(lab.serial.as_mut().unwrap().cut());
     for n in ["n1", "n2"] {
         let s = lab.wait_for(n, "serial line silent and diagnosed", |s| {
@@ -419,7 +419,7 @@ fn serial_flows_a_cut_is_detected_and_a_hang_up_reported() {
     }
     assert!(lab.serial.as_mut().unwrap().restore());
     lab.wait_healthy();
-    // Hang-up: socat dies, the ptys vanish; the daemons see the port close and keep retrying.
+    // Hang-up: the relay ends, the ptys vanish; the daemons see the port close and keep retrying.
     drop(lab.serial.take());
     for n in ["n1", "n2"] {
         lab.wait_for(n, "serial port reported closed", |s| {

@@ -176,26 +176,26 @@ fn read_for(f: &mut std::fs::File, within: Duration) -> Vec<u8> {
 #[test]
 fn serial_line_passes_data_and_cut_stops_it() {
     let _root = root_dir();
-    let mut line = SerialLine::temp().expect("socat pty pair (is socat installed?)");
+    let mut line = SerialLine::temp().expect("pty pair with its relay");
     let pid = line.pid();
     let dir = line.path_a().parent().expect("dir").to_path_buf();
     let mut a = open_pty(line.path_a());
     let mut b = open_pty(line.path_b());
     a.write_all(b"hello\n").expect("write");
     assert_eq!(read_for(&mut b, Duration::from_secs(30)), b"hello\n");
-    assert!(line.cut(), "SIGSTOP socat");
+    assert!(line.cut(), "SIGSTOP the relay");
     a.write_all(b"lost?\n").expect("write while cut");
     assert!(
         read_for(&mut b, Duration::from_millis(500)).is_empty(),
         "data crossed a cut line"
     );
-    assert!(line.restore(), "SIGCONT socat");
+    assert!(line.restore(), "SIGCONT the relay");
     drop(a);
     drop(b);
     drop(line);
     assert!(
         sys::process_start_time(pid).is_none(),
-        "socat survived its guard"
+        "the relay survived its guard"
     );
     assert!(!dir.exists(), "serial temp dir left behind");
 }
@@ -278,7 +278,7 @@ fn two_node_lab_connects_nodes_and_routers_but_nothing_else() {
         .filter_map(|d| d.loop_device.clone())
         .collect();
     let pids: Vec<sys::ProcessRecord> = cluster.state().processes.values().cloned().collect();
-    assert_eq!(pids.len(), 1, "one socat per serial line");
+    assert_eq!(pids.len(), 1, "one relay per serial line");
     let problems = cluster.teardown();
     assert!(problems.is_empty(), "{problems:?}");
     lab_resources_gone(&namespaces, &loops, &pids, &dir);
@@ -437,6 +437,27 @@ fn faults_do_what_they_say_and_heal() {
     c.heal(&f).expect("heal");
     assert!(ping_ok(&n1, &ra));
 
+    // rx-only at n2: n2 hears but cannot answer.
+    let f = words("nic-rx-only n2 A");
+    c.inject(&f).expect("inject");
+    assert!(!n1.ping(ip(&a2), Duration::from_secs(1)).expect("ping"));
+    c.heal(&f).expect("heal");
+    assert!(ping_ok(&n1, &a2));
+
+    // Random loss: 50 % each way loses some echoes and lets some through (the chance that
+    // 40 echoes all pass or all fail is below 1e-4).
+    let f = words("nic-lossy n2 A 50");
+    c.inject(&f).expect("inject");
+    let answered = (0..40)
+        .filter(|_| n1.ping(ip(&a2), Duration::from_millis(100)).expect("ping"))
+        .count();
+    c.heal(&f).expect("heal");
+    assert!(
+        answered > 0 && answered < 40,
+        "50 % loss each way: {answered} of 40 echoes answered"
+    );
+    assert!(ping_ok(&n1, &a2));
+
     // 100 % loss is a drop; 0 % passes everything.
     let f = words("loss 100");
     c.inject(&f).expect("inject");
@@ -474,17 +495,17 @@ fn faults_do_what_they_say_and_heal() {
         "disk not healed after hang"
     );
 
-    // Serial cut = socat stopped (state T), heal = running again.
-    let socat = c
+    // Serial cut = relay stopped (state T), heal = running again.
+    let relay = c
         .state()
         .processes
         .get("serial:n1-n2")
-        .expect("socat")
+        .expect("serial relay")
         .clone();
     // SIGSTOP/SIGCONT take effect when the kernel next schedules the process: on a loaded
     // machine /proc shows the new state a moment later, so wait for it (generously).
     let stat_until = |stopped: bool| {
-        let path = format!("/proc/{}/stat", socat.pid);
+        let path = format!("/proc/{}/stat", relay.pid);
         let mut stat = String::new();
         for _ in 0..600 {
             stat = std::fs::read_to_string(&path).expect("stat");
@@ -499,7 +520,7 @@ fn faults_do_what_they_say_and_heal() {
     let stat = stat_until(true);
     assert!(
         stat.contains(") T "),
-        "socat not stopped within 30 s: {stat}"
+        "relay not stopped within 30 s: {stat}"
     );
     assert_eq!(c.state().faults.len(), 1);
     let healed = c.heal_all().expect("heal all");
@@ -507,7 +528,7 @@ fn faults_do_what_they_say_and_heal() {
     let stat = stat_until(false);
     assert!(
         !stat.contains(") T "),
-        "socat still stopped after 30 s: {stat}"
+        "relay still stopped after 30 s: {stat}"
     );
     // No daemons in this test: node faults say so instead of pretending.
     let e = c.inject(&words("node-kill n1")).unwrap_err().to_string();

@@ -47,7 +47,8 @@ pub enum LabCommand {
         /// Number of nodes (n1, n2, …).
         #[arg(long, default_value_t = 2)]
         nodes: usize,
-        /// Network names (at most 3: one documentation /24 each).
+        /// Network names: up to 3 get a documentation /24 each, 4 to 12 a /26 slice each
+        /// (then at most 61 nodes).
         #[arg(long, value_delimiter = ',', default_value = "A,B")]
         networks: Vec<String>,
         /// Serial lines as NODE-NODE (default: a chain n1-n2, n2-n3, …).
@@ -112,6 +113,9 @@ pub enum LabCommand {
         /// hadiag binary to run as the daemons (default: this executable).
         #[arg(long, value_name = "PATH")]
         daemon_exe: Option<PathBuf>,
+        /// Draw the drill as a timeline, one lane per row, to this file (`.svg` or `.html`).
+        #[arg(long, value_name = "FILE")]
+        report: Option<PathBuf>,
     },
 }
 
@@ -195,7 +199,11 @@ fn run_inner(args: LabArgs) -> anyhow::Result<ExitCode> {
                     net.name, net.hub_ns, net.router_ns, net.reference
                 );
             }
-            println!("try: hadiag lab status --name {0}; hadiag lab fault --name {0} nic-down n2 A; hadiag lab down --name {0}", layout.name);
+            let mut which = format!("--name {}", layout.name);
+            if lab.root != std::path::Path::new(DEFAULT_STATE_ROOT) {
+                which.push_str(&format!(" --root {}", lab.root.display()));
+            }
+            println!("try: hadiag lab status {which}; hadiag lab fault {which} nic-down n2 A; hadiag lab down {which}");
             Ok(ExitCode::SUCCESS)
         }
         LabCommand::Down { lab } => {
@@ -316,7 +324,14 @@ fn run_inner(args: LabArgs) -> anyhow::Result<ExitCode> {
             timeout_secs,
             rows,
             daemon_exe,
+            report,
         } => {
+            if let Some(path) = &report {
+                if let Err(e) = crate::lab::report::ReportFormat::of(path) {
+                    eprintln!("hadiag lab: --report: {e}");
+                    return Ok(ExitCode::from(2));
+                }
+            }
             let opts = crate::lab::demo::DemoOptions {
                 steady: Duration::from_secs(steady_secs),
                 drill: DrillOptions {
@@ -328,6 +343,7 @@ fn run_inner(args: LabArgs) -> anyhow::Result<ExitCode> {
                     Some(p) => p,
                     None => std::env::current_exe()?,
                 },
+                report,
             };
             let results = crate::lab::demo::run(&root, &opts, &mut std::io::stdout())?;
             let failed = results.iter().filter(|r| !r.ok()).count();

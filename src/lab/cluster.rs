@@ -1,5 +1,5 @@
 //! [`Cluster`]: builds a lab from a [`LabSpec`] — hub and router namespaces per network, a
-//! namespace per node with one veth NIC per network, socat serial lines, a loop-device disk
+//! namespace per node with one veth NIC per network, relayed pty serial lines, a loop-device disk
 //! per node, per-node hadiag configs and hook scripts — and drives faults on it.
 //!
 //! Every resource is recorded in the state file before it is created. An *owned* cluster
@@ -8,7 +8,7 @@
 //! until `lab down` ([`down`]) reads the state file.
 //!
 //! Must not: create anything in the host namespace except the lab directory, loop devices and
-//! socat; signal any PID it did not start.
+//! the serial relays; signal any PID it did not start.
 
 use crate::lab::config;
 use crate::lab::disk::LabDisk;
@@ -16,6 +16,7 @@ use crate::lab::error::{LabError, Result};
 use crate::lab::fault::{self, ActiveFault, LabFault, NicFilter};
 use crate::lab::layout::{LabSpec, Layout, NodeLayout};
 use crate::lab::netns::{ChildGuard, Netns};
+use crate::lab::serial::{self, RelayLife};
 use crate::lab::state::{LabState, StateFile};
 use crate::lab::sys::{self, ProcessRecord};
 use std::collections::BTreeMap;
@@ -61,7 +62,7 @@ impl Cluster {
     /// No daemons yet: see [`Cluster::start_daemons`]. On error everything built so far is
     /// removed again.
     pub fn build(spec: &LabSpec, root: &Path) -> Result<Cluster> {
-        sys::require_root()?;
+        crate::lab::preflight::check()?;
         let file = StateFile::create(root, &spec.name)?;
         let mut cluster = Cluster {
             file,
@@ -77,7 +78,7 @@ impl Cluster {
 
     /// Like [`Cluster::build`], but the processes started survive this process (`lab up`).
     pub fn build_detached(spec: &LabSpec, root: &Path) -> Result<Cluster> {
-        sys::require_root()?;
+        crate::lab::preflight::check()?;
         let file = StateFile::create(root, &spec.name)?;
         let mut cluster = Cluster {
             file,
@@ -165,7 +166,7 @@ impl Cluster {
             let router = Netns::create(&net.router_ns)?.detach_handle();
             router.veth(&net.router_dev, &hub, "rt")?;
             hub.enslave("rt", &net.bridge)?;
-            router.add_address(&net.router_dev, net.reference, 24)?;
+            router.add_address(&net.router_dev, net.reference, net.prefix_len)?;
         }
         for node in &layout.nodes {
             self.file.record_namespace(&node.ns)?;
@@ -175,7 +176,7 @@ impl Cluster {
                 let hub = Netns::borrowed(&net.hub_ns);
                 ns.veth(&iface.device, &hub, &iface.hub_port)?;
                 hub.enslave(&iface.hub_port, &net.bridge)?;
-                ns.add_address(&iface.device, iface.address, 24)?;
+                ns.add_address(&iface.device, iface.address, net.prefix_len)?;
             }
             for sub in [
                 &node.dir,
@@ -210,20 +211,12 @@ impl Cluster {
         }
         for line in &layout.serial {
             let role = role_serial(&line.a, &line.b);
-            let mut cmd = Command::new("socat");
-            cmd.args(["-d", "-d"])
-                .arg(format!("pty,raw,echo=0,link={}", line.path_a.display()))
-                .arg(format!("pty,raw,echo=0,link={}", line.path_b.display()));
-            self.spawn_recorded(
-                &role,
-                cmd,
-                &dir.join(format!("{role}.log").replace(':', "-")),
-            )?;
-            wait_for(
-                &format!("pty links of {role}"),
-                Duration::from_secs(5),
-                || line.path_a.exists() && line.path_b.exists(),
-            )?;
+            let life = match self.ownership {
+                Ownership::Owned => RelayLife::Owned,
+                Ownership::Detached => RelayLife::Detached,
+            };
+            let guard = serial::start_relay(&line.path_a, &line.path_b, life, &role)?;
+            self.keep_recorded(&role, guard, None)?;
         }
         Ok(())
     }
@@ -246,11 +239,19 @@ impl Cluster {
             });
         }
         let guard = ChildGuard::spawn(cmd, role, Some(log))?;
+        self.keep_recorded(role, guard, Some(log))
+    }
+
+    /// Records a started child under `role` and keeps its guard (replacing an older one).
+    fn keep_recorded(&mut self, role: &str, guard: ChildGuard, log: Option<&Path>) -> Result<u32> {
         let pid = guard.pid();
         // Record at once; a process that exited already has no start time: say so.
         let record = guard.record().ok_or_else(|| LabError::Spawn {
             command: role.to_string(),
-            source: std::io::Error::other(format!("exited at once; see {}", log.display())),
+            source: std::io::Error::other(match log {
+                Some(log) => format!("exited at once; see {}", log.display()),
+                None => "exited at once".to_string(),
+            }),
         })?;
         self.file.record_process(role, record)?;
         if let Some(mut old) = self.children.insert(role.to_string(), guard) {
@@ -261,8 +262,10 @@ impl Cluster {
 
     /// Starts `hadiag run --config FILE --node NAME` in every node's namespace using `exe`.
     pub fn start_daemons(&mut self, exe: &Path) -> Result<()> {
-        self.exe = Some(exe.to_path_buf());
-        self.file.state.daemon_exe = Some(exe.to_path_buf());
+        // Daemons run in their node's directory: a relative path would name nothing there.
+        let exe = std::fs::canonicalize(exe).map_err(|e| LabError::io(exe, e))?;
+        self.exe = Some(exe.clone());
+        self.file.state.daemon_exe = Some(exe);
         self.file.save()?;
         let names: Vec<String> = self.layout().nodes.iter().map(|n| n.name.clone()).collect();
         for n in names {
@@ -433,7 +436,25 @@ impl Cluster {
             .get(role)
             .ok_or_else(|| LabError::Spec(format!("no {role} process in this lab")))?;
         if record.signal(signal) {
-            Ok(())
+            // A stop or continue is injected only once the kernel shows it.
+            let settled = match signal {
+                libc::SIGSTOP => sys::wait_stop_state(record.pid, true),
+                libc::SIGCONT => sys::wait_stop_state(record.pid, false),
+                _ => true,
+            };
+            if settled {
+                Ok(())
+            } else {
+                Err(LabError::Spec(format!(
+                    "{role} (pid {}) did not {} within 2 s",
+                    record.pid,
+                    if signal == libc::SIGSTOP {
+                        "stop"
+                    } else {
+                        "resume"
+                    }
+                )))
+            }
         } else {
             Err(LabError::Spec(format!(
                 "{role} (pid {}) is not running",
@@ -462,6 +483,13 @@ impl Drop for Cluster {
             }
             for p in problems {
                 eprintln!("hadiag lab: teardown: {p}");
+            }
+        } else {
+            // A lab this value does not own (attached by `lab fault` / `lab heal`, or
+            // detached): what it started here — a daemon restarted by `heal node-kill` — runs
+            // on like the ones `lab up` started, recorded in the state file for `lab down`.
+            for (_, g) in std::mem::take(&mut self.children) {
+                g.detach();
             }
         }
     }

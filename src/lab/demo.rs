@@ -21,6 +21,8 @@ pub struct DemoOptions {
     pub rows: Vec<u8>,
     /// The hadiag binary to run as daemon.
     pub exe: std::path::PathBuf,
+    /// Where to draw the drill report (`.svg` or `.html`), if anywhere.
+    pub report: Option<std::path::PathBuf>,
 }
 
 /// Runs the demo; returns the row results (Err on set-up failure or interruption).
@@ -96,6 +98,7 @@ pub fn run(
     );
     let mut results = Vec::new();
     let mut explain_node: Option<String> = None;
+    let mut explain_incident: Option<String> = None;
     for row in drill::design_matrix(opts.steady) {
         if !opts.rows.is_empty() && !opts.rows.contains(&row.number) {
             continue;
@@ -140,6 +143,7 @@ pub fn run(
         );
         if row.number == 9 && r.ok() {
             explain_node = Some("n1".into());
+            explain_incident = r.incident.clone();
         }
         results.push(r);
     }
@@ -156,28 +160,30 @@ pub fn run(
         .layout()
         .node(explain_node.as_deref().unwrap_or("n1"))?
         .clone();
-    w(
-        out,
-        format!(
-            "\n$ hadiag explain --journal {}\n",
-            node.state_dir.display()
-        ),
-    );
-    match crate::lab::sys::run_unchecked(
-        &opts.exe.display().to_string(),
-        &[
-            "explain",
-            "--no-color",
-            "--journal",
-            &node.state_dir.display().to_string(),
-        ],
-        None,
-    ) {
+    let journal = node.state_dir.display().to_string();
+    let mut args = vec!["explain", "--no-color", "--journal", journal.as_str()];
+    // The cut-off incident by its id: the latest incident is whatever the last row left.
+    if let Some(id) = &explain_incident {
+        args.push(id.as_str());
+    }
+    w(out, format!("\n$ hadiag {}\n", args.join(" ")));
+    match crate::lab::sys::run_unchecked(&opts.exe.display().to_string(), &args, None) {
         Ok(o) => {
             let _ = out.write_all(&o.stdout);
             let _ = out.write_all(&o.stderr);
         }
         Err(e) => w(out, format!("(explain failed: {e})")),
+    }
+    if let Some(path) = &opts.report {
+        let title = format!(
+            "hadiag lab drill: {} of {} rows as expected",
+            results.iter().filter(|r| r.ok()).count(),
+            results.len()
+        );
+        match crate::lab::report::write(path, &title, &results) {
+            Ok(()) => w(out, format!("\ndrill report: {}", path.display())),
+            Err(e) => w(out, format!("\n(drill report not written: {e})")),
+        }
     }
     w(out, "\ntearing the lab down…".into());
     let problems = cluster.teardown();

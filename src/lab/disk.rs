@@ -48,8 +48,7 @@ impl LabDisk {
         }
         std::fs::write(&image, &data).map_err(|e| LabError::io(&image, e))?;
         let fifo = dir.join("disk.fifo");
-        let fifo_arg = fifo.display().to_string();
-        sys::run("mkfifo", &["-m", "600", fifo_arg.as_str()])?;
+        make_fifo(&fifo)?;
         let image_arg = image.display().to_string();
         let loop_device = sys::run("losetup", &["-f", "--show", image_arg.as_str()])
             .ok()
@@ -144,6 +143,18 @@ impl LabDisk {
             }
         }
     }
+}
+
+/// Creates a FIFO with mode 0600.
+fn make_fifo(path: &Path) -> Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|e| LabError::io(path, std::io::Error::other(e)))?;
+    // SAFETY: mkfifo with a valid NUL-terminated path.
+    if unsafe { libc::mkfifo(c.as_ptr(), 0o600) } != 0 {
+        return Err(LabError::io(path, std::io::Error::last_os_error()));
+    }
+    Ok(())
 }
 
 /// How long a teardown waits for a busy loop device's deferred detach.

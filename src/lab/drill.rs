@@ -210,6 +210,10 @@ pub struct RowResult {
     pub isolation: Option<Duration>,
     /// Last verdict read from each reporter before healing.
     pub verdicts: BTreeMap<String, String>,
+    /// The incident every reporter agreed on (its id), once they agreed.
+    pub incident: Option<String>,
+    /// Fault → the heal began (the fault's span; the hold time of steady rows).
+    pub heal_started: Option<Duration>,
     /// Heal → every node healthy and not isolated.
     pub healed: Option<Duration>,
     pub problems: Vec<String>,
@@ -389,6 +393,7 @@ pub fn run_row(
                 let same_incident = ids.windows(2).all(|w| w[0] == w[1]);
                 if all_match && same_incident && res.agreement.is_none() {
                     res.agreement = Some(now);
+                    res.incident = views.values().next().and_then(|v| v.incident.clone());
                 }
                 if res.isolation.is_none() {
                     let iso_ok = match isolates {
@@ -489,6 +494,7 @@ pub fn run_row(
             }
         }
     }
+    res.heal_started = Some(t0.elapsed());
     heal_row(cluster, row);
     match wait_healthy(cluster, opts.heal_timeout, stop) {
         Ok(d) => res.healed = Some(d),

@@ -31,6 +31,8 @@ pub enum LabError {
     Timeout { what: String, waited: Duration },
     #[error("state file {path}: {cause}")]
     State { path: PathBuf, cause: String },
+    #[error("the lab needs `{program}`, which is not installed: install it with `apt-get install -y {package}` (Debian/Ubuntu package {package})")]
+    Missing { program: String, package: String },
     #[error("the lab needs root (namespaces, nftables, loop devices); running as uid {0}")]
     NotRoot(u32),
 }

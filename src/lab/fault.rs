@@ -2,14 +2,15 @@
 //! vocabulary of `hadiag lab fault` / `heal`.
 //!
 //! NIC faults use nftables `netdev` tables with ingress and egress hooks on the device inside
-//! the node's namespace: they drop *every* frame (IP, ARP and raw Ethernet heartbeats) while
-//! the carrier stays up. One table per (device, fault kind), so healing one fault never
-//! removes another.
+//! the node's namespace (installed by netlink from this process, see [`crate::lab::nft`]):
+//! they drop *every* frame (IP, ARP and raw Ethernet heartbeats) while the carrier stays up.
+//! One table per (device, fault kind), so healing one fault never removes another.
 //!
 //! Must not: install rules outside the lab's namespaces.
 
 use crate::lab::error::{LabError, Result};
 use crate::lab::netns::Netns;
+use crate::lab::nft;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -45,49 +46,50 @@ fn table_name(dev: &str, filter: NicFilter) -> String {
     format!("hdg_{dev}_{}", filter.tag())
 }
 
-/// nftables script installing `filter` on `dev`.
-pub fn nic_filter_script(dev: &str, filter: NicFilter) -> Result<String> {
-    if let NicFilter::Lossy(p) = filter {
-        if p > 100 {
-            return Err(LabError::Spec(format!("loss {p}% is more than 100%")));
+/// What `filter` does to `dev`'s incoming and outgoing frames.
+pub fn nic_filter_actions(filter: NicFilter) -> Result<(nft::Action, nft::Action)> {
+    let all = nft::Action::Drop { percent: 100 };
+    Ok(match filter {
+        NicFilter::Silent => (all, all),
+        NicFilter::TxOnly => (all, nft::Action::Pass),
+        NicFilter::RxOnly => (nft::Action::Pass, all),
+        NicFilter::Lossy(p) if p > 100 => {
+            return Err(LabError::Spec(format!("loss {p}% is more than 100%")))
         }
-    }
-    let verdict = |direction_dropped: bool| -> String {
-        if !direction_dropped {
-            return String::new();
+        NicFilter::Lossy(p) => {
+            let lossy = nft::Action::Drop { percent: p };
+            (lossy, lossy)
         }
-        match filter {
-            // nft's numgen range is 0..=99: 100 % is a plain drop.
-            NicFilter::Lossy(p) if p < 100 => format!("numgen random mod 100 < {p} drop"),
-            NicFilter::Lossy(_) | NicFilter::Silent | NicFilter::TxOnly | NicFilter::RxOnly => {
-                "drop".to_string()
-            }
-        }
-    };
-    let (drop_in, drop_out) = match filter {
-        NicFilter::Silent | NicFilter::Lossy(_) => (true, true),
-        NicFilter::TxOnly => (true, false),
-        NicFilter::RxOnly => (false, true),
-    };
-    let table = table_name(dev, filter);
-    Ok(format!(
-        "table netdev {table} {{\n  chain in {{\n    type filter hook ingress device \"{dev}\" priority -500; policy accept;\n    {}\n  }}\n  chain out {{\n    type filter hook egress device \"{dev}\" priority -500; policy accept;\n    {}\n  }}\n}}\n",
-        verdict(drop_in),
-        verdict(drop_out)
-    ))
+    })
 }
 
-/// Installs `filter` on `dev` in `ns` (replacing the same kind of filter on that device).
+/// Installs `filter` on `dev` in `ns` (replacing the same kind of filter on that device),
+/// through nf_tables netlink messages sent from inside the namespace.
 pub fn set_nic_filter(ns: &Netns, dev: &str, filter: NicFilter) -> Result<()> {
+    let (ingress, egress) = nic_filter_actions(filter)?;
+    let table = table_name(dev, filter);
+    let (batch, acks) = nft::create_batch(&table, dev, ingress, egress);
     clear_nic_filter(ns, dev, filter);
-    ns.nft(&nic_filter_script(dev, filter)?)?;
-    Ok(())
+    ns.enter(|| nft::send_batch(&batch, acks))?
+        .map_err(|e| nft_error(ns, &table, "create", e))
+}
+
+fn nft_error(ns: &Netns, table: &str, what: &str, e: std::io::Error) -> LabError {
+    LabError::Io {
+        path: format!(
+            "nf_tables: {what} netdev table {table} in namespace {}",
+            ns.name()
+        )
+        .into(),
+        source: e,
+    }
 }
 
 /// Removes a filter of this kind from `dev` (no error if none is installed).
 pub fn clear_nic_filter(ns: &Netns, dev: &str, filter: NicFilter) {
     let table = table_name(dev, filter);
-    let _ = ns.exec_unchecked(&["nft", "delete", "table", "netdev", &table]);
+    let (batch, acks) = nft::delete_batch(&table);
+    let _ = ns.enter(|| nft::send_batch(&batch, acks));
 }
 
 /// A fault the lab can inject, named like the CLI words (`nic-down n2 A`).
@@ -129,7 +131,7 @@ pub enum LabFault {
     RouterDown {
         network: String,
     },
-    /// socat stopped: the serial line passes nothing, no hang-up.
+    /// The serial relay stopped: the line passes nothing, no hang-up.
     SerialCut {
         a: String,
         b: String,
@@ -311,15 +313,23 @@ mod tests {
     }
 
     #[test]
-    fn nft_scripts_drop_the_right_directions() {
-        let s = nic_filter_script("eth0", NicFilter::TxOnly).expect("ok");
-        assert!(
-            s.contains("hook ingress device \"eth0\" priority -500; policy accept;\n    drop\n")
+    fn nic_filters_drop_the_right_directions() {
+        use nft::Action::{Drop, Pass};
+        let all = Drop { percent: 100 };
+        assert_eq!(
+            nic_filter_actions(NicFilter::TxOnly).ok(),
+            Some((all, Pass))
         );
-        assert!(s.contains("hook egress device \"eth0\" priority -500; policy accept;\n    \n"));
-        let s = nic_filter_script("eth1", NicFilter::Lossy(5)).expect("ok");
-        assert_eq!(s.matches("numgen random mod 100 < 5 drop").count(), 2);
-        let s = nic_filter_script("eth1", NicFilter::Lossy(100)).expect("ok");
-        assert!(!s.contains("numgen"));
+        assert_eq!(
+            nic_filter_actions(NicFilter::RxOnly).ok(),
+            Some((Pass, all))
+        );
+        assert_eq!(nic_filter_actions(NicFilter::Silent).ok(), Some((all, all)));
+        let five = Drop { percent: 5 };
+        assert_eq!(
+            nic_filter_actions(NicFilter::Lossy(5)).ok(),
+            Some((five, five))
+        );
+        assert!(nic_filter_actions(NicFilter::Lossy(101)).is_err());
     }
 }

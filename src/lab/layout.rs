@@ -2,9 +2,12 @@
 //! [`Layout`] (namespace names, devices, addresses, paths) — pure, no I/O, so it is unit
 //! tested and shared by `lab up`, `lab fault` and the tests.
 //!
-//! Addressing: network i uses the i-th documentation /24 (192.0.2.0, 198.51.100.0,
-//! 203.0.113.0); node k (0-based) gets host k+1, the router of each network host 254.
-//! Hence at most 3 networks and 200 nodes.
+//! Addressing (documentation ranges only, see [`network_plan`]): up to 3 networks, network i
+//! uses the i-th documentation /24 (192.0.2.0, 198.51.100.0, 203.0.113.0), node k (0-based)
+//! gets host k+1, the router host 254 — at most 200 nodes. With 4 to 12 networks each one is
+//! a /26 slice of those /24s (192.0.2.0/26, 198.51.100.0/26, 203.0.113.0/26,
+//! 192.0.2.64/26, …), node k gets host k+1 of its slice, the router the slice's last host
+//! (.62 above the slice base) — at most 61 nodes.
 
 use crate::lab::error::{LabError, Result};
 use crate::lab::netns::LAB_NETWORKS;
@@ -19,8 +22,45 @@ pub const ROUTER_HOST: u8 = 254;
 pub const HEARTBEAT_PORT: u16 = 7405;
 /// Where each node's daemon serves its API (loopback of the node's own namespace).
 pub const API_LISTEN: &str = "127.0.0.1:9405";
-/// Node limit of the addressing plan (hosts 1..=200, router 254).
+/// Node limit of the addressing plan with whole /24s (hosts 1..=200, router 254).
 pub const MAX_NODES: usize = 200;
+/// Node limit with /26 slices (hosts 1..=61, router 62).
+pub const MAX_NODES_SLICED: usize = 61;
+/// Network limit: twelve /26 slices of the three documentation /24s.
+pub const MAX_NETWORKS: usize = 12;
+
+/// One network's addresses: subnet, prefix length, router host, the node limit.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct NetworkPlan {
+    pub subnet: Ipv4Addr,
+    pub prefix_len: u8,
+    pub router_host: u8,
+    pub max_nodes: usize,
+}
+
+/// The address plan of network `index` in a lab of `count` networks (None beyond
+/// [`MAX_NETWORKS`]). Every address it yields is a documentation address.
+pub fn network_plan(index: usize, count: usize) -> Option<NetworkPlan> {
+    if index >= count || count > MAX_NETWORKS {
+        return None;
+    }
+    if count <= LAB_NETWORKS.len() {
+        return Some(NetworkPlan {
+            subnet: LAB_NETWORKS[index],
+            prefix_len: 24,
+            router_host: ROUTER_HOST,
+            max_nodes: MAX_NODES,
+        });
+    }
+    let base = LAB_NETWORKS[index % LAB_NETWORKS.len()].octets();
+    let slice = (index / LAB_NETWORKS.len()) as u8 * 64;
+    Some(NetworkPlan {
+        subnet: Ipv4Addr::new(base[0], base[1], base[2], slice),
+        prefix_len: 26,
+        router_host: slice + 62,
+        max_nodes: MAX_NODES_SLICED,
+    })
+}
 
 /// What a lab should contain.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,14 +118,22 @@ impl LabSpec {
                 self.name
             ));
         }
-        if self.nodes.is_empty() || self.nodes.len() > MAX_NODES {
-            return bad(format!("{} nodes: need 1..={MAX_NODES}", self.nodes.len()));
-        }
-        if self.networks.is_empty() || self.networks.len() > LAB_NETWORKS.len() {
+        if self.networks.is_empty() || self.networks.len() > MAX_NETWORKS {
             return bad(format!(
-                "{} networks: need 1..={} (one documentation /24 each)",
+                "{} networks: need 1..={MAX_NETWORKS} (a documentation /24 each up to 3, \
+                 /26 slices of them beyond)",
                 self.networks.len(),
-                LAB_NETWORKS.len()
+            ));
+        }
+        let plans: Vec<NetworkPlan> = (0..self.networks.len())
+            .filter_map(|i| network_plan(i, self.networks.len()))
+            .collect();
+        let max_nodes = plans.first().map_or(MAX_NODES, |p| p.max_nodes);
+        if self.nodes.is_empty() || self.nodes.len() > max_nodes {
+            return bad(format!(
+                "{} nodes: need 1..={max_nodes} with {} networks",
+                self.nodes.len(),
+                self.networks.len()
             ));
         }
         for (what, names) in [("node", &self.nodes), ("network", &self.networks)] {
@@ -106,14 +154,16 @@ impl LabSpec {
             .networks
             .iter()
             .enumerate()
-            .map(|(i, name)| NetworkLayout {
+            .zip(&plans)
+            .map(|((_, name), plan)| NetworkLayout {
                 name: name.clone(),
-                subnet: LAB_NETWORKS[i],
+                subnet: plan.subnet,
+                prefix_len: plan.prefix_len,
                 hub_ns: format!("{prefix}-hub{name}"),
                 bridge: "br0".into(),
                 router_ns: format!("{prefix}-rt{name}"),
                 router_dev: "eth0".into(),
-                reference: host(LAB_NETWORKS[i], ROUTER_HOST),
+                reference: host(plan.subnet, plan.router_host),
                 port: HEARTBEAT_PORT,
             })
             .collect();
@@ -131,7 +181,7 @@ impl LabSpec {
                         network: net.name.clone(),
                         device: format!("eth{i}"),
                         hub_port: format!("p{k}"),
-                        address: host(net.subnet, (k + 1) as u8),
+                        address: host(net.subnet, net.subnet.octets()[3] + (k + 1) as u8),
                     })
                     .collect(),
                 serial: Vec::new(),
@@ -194,6 +244,10 @@ impl LabSpec {
     }
 }
 
+fn default_prefix_len() -> u8 {
+    24
+}
+
 fn valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 24
@@ -224,6 +278,9 @@ pub struct Layout {
 pub struct NetworkLayout {
     pub name: String,
     pub subnet: Ipv4Addr,
+    /// Prefix length of `subnet` (24, or 26 for sliced plans).
+    #[serde(default = "default_prefix_len")]
+    pub prefix_len: u8,
     /// Namespace holding the hub bridge.
     pub hub_ns: String,
     pub bridge: String,
@@ -346,11 +403,59 @@ mod tests {
     }
 
     #[test]
+    fn four_networks_are_disjoint_documentation_slices() {
+        let mut s = LabSpec::new("t", 16);
+        s.networks = vec!["A".into(), "B".into(), "C".into(), "D".into()];
+        let l = s.resolve(Path::new("/x")).expect("valid");
+        let refs: Vec<String> = l.networks.iter().map(|n| n.reference.to_string()).collect();
+        assert_eq!(
+            refs,
+            ["192.0.2.62", "198.51.100.62", "203.0.113.62", "192.0.2.126"]
+        );
+        assert!(l.networks.iter().all(|n| n.prefix_len == 26));
+        assert_eq!(
+            l.interface("n16", "D").map(|i| i.address.to_string()).ok(),
+            Some("192.0.2.80".into())
+        );
+        // Every address is a documentation address, unique, and inside its network's slice.
+        let mut seen = std::collections::BTreeSet::new();
+        for net in &l.networks {
+            assert!(crate::lab::netns::is_lab_address(net.reference));
+            assert!(seen.insert(net.reference));
+        }
+        for n in &l.nodes {
+            for i in &n.interfaces {
+                let net = l.network(&i.network).expect("net");
+                assert!(crate::lab::netns::is_lab_address(i.address));
+                assert!(seen.insert(i.address), "duplicate {}", i.address);
+                let (IpAddr::V4(a), base) = (i.address, net.subnet) else {
+                    panic!("v4 only")
+                };
+                assert_eq!(
+                    u32::from(a) >> 6,
+                    u32::from(base) >> 6,
+                    "{a} outside {base}/26"
+                );
+            }
+        }
+        // Twelve networks: the whole of the three /24s, no overlap.
+        let mut s = LabSpec::new("t", 61);
+        s.networks = (0..12).map(|i| format!("N{i}")).collect();
+        let l = s.resolve(Path::new("/x")).expect("valid");
+        let subnets: std::collections::BTreeSet<_> = l.networks.iter().map(|n| n.subnet).collect();
+        assert_eq!(subnets.len(), 12);
+    }
+
+    #[test]
     fn bad_specs_are_refused_with_the_reason() {
         let mut s = LabSpec::new("t", 2);
+        s.networks = (0..13).map(|i| format!("N{i}")).collect();
+        let e = s.resolve(Path::new("/x")).unwrap_err().to_string();
+        assert!(e.contains("13 networks"), "{e}");
+        let mut s = LabSpec::new("t", 62);
         s.networks = vec!["A".into(), "B".into(), "C".into(), "D".into()];
         let e = s.resolve(Path::new("/x")).unwrap_err().to_string();
-        assert!(e.contains("4 networks"), "{e}");
+        assert!(e.contains("62 nodes: need 1..=61 with 4 networks"), "{e}");
         let mut s = LabSpec::new("t", 2);
         s.serial = vec![("n1".into(), "n9".into())];
         let e = s.resolve(Path::new("/x")).unwrap_err().to_string();

@@ -2,9 +2,11 @@
 //! end-to-end tests and detection-time benchmarks (DESIGN §7, §8).
 //!
 //! - [`netns`]: namespaces, veth pairs, bridges, long-running children — teardown on Drop.
-//! - [`serial`]: socat pty pairs as serial lines.
+//! - [`serial`]: pty pairs relayed by the lab itself as serial lines.
 //! - [`disk`]: loop-device disks that can fail (EIO) or hang (FIFO).
-//! - [`fault`]: nftables NIC filters and the [`LabFault`] vocabulary.
+//! - [`fault`]: NIC filters and the [`LabFault`] vocabulary; [`nft`]: the nf_tables netlink
+//!   messages behind them; [`icmp`]: the reachability check.
+//! - [`preflight`]: what the lab still needs from the system, checked up front.
 //! - [`layout`]: lab descriptions and their resolution (names, addresses, paths).
 //! - [`cluster`]: building a whole lab, starting daemons, injecting and healing faults.
 //! - [`pacemaker`]: Corosync + Pacemaker inside the lab's node namespaces.
@@ -24,11 +26,15 @@ pub mod drill;
 pub mod error;
 pub mod fault;
 pub mod http;
+pub mod icmp;
 pub mod interrupt;
 pub mod layout;
 pub mod netns;
+pub mod nft;
 pub mod observe;
 pub mod pacemaker;
+pub mod preflight;
+pub mod report;
 pub mod serial;
 pub mod state;
 pub mod sys;

@@ -64,19 +64,19 @@ impl Netns {
         if name.is_empty() || name.len() > 64 || name.contains('/') {
             return Err(LabError::Spec(format!("bad namespace name {name:?}")));
         }
+        crate::lab::preflight::check_tools()?;
         sys::run("ip", &["netns", "add", name])?;
         let ns = Netns {
             name: name.to_string(),
             owned: true,
         };
         ns.ip(&["link", "set", "lo", "up"])?;
-        for key in [
-            "net.ipv6.conf.all.disable_ipv6",
-            "net.ipv6.conf.default.disable_ipv6",
-        ] {
-            // Best effort: a kernel without IPv6 has no such key, and that is fine.
-            let _ = ns.exec(&["sysctl", "-q", "-w", &format!("{key}=1")]);
-        }
+        // Best effort: a kernel without IPv6 has no such keys, and that is fine.
+        let _ = ns.enter(|| {
+            for key in ["all", "default"] {
+                let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{key}/disable_ipv6"), "1");
+            }
+        });
         Ok(ns)
     }
 
@@ -134,13 +134,30 @@ impl Netns {
         sys::run_unchecked("ip", &full, None)
     }
 
-    /// Loads an nftables script inside the namespace.
-    pub fn nft(&self, script: &str) -> Result<Output> {
-        sys::run_input(
-            "ip",
-            &["netns", "exec", self.name.as_str(), "nft", "-f", "-"],
-            Some(script),
-        )
+    /// Runs `f` on a short-lived thread that has entered this namespace's network stack
+    /// (setns): sockets it opens — netlink, ICMP — live in the namespace, and /proc/sys/net
+    /// shows the namespace's settings. The calling thread is never moved.
+    pub fn enter<T: Send>(&self, f: impl FnOnce() -> T + Send) -> Result<T> {
+        let path = Path::new("/run/netns").join(&self.name);
+        let file = std::fs::File::open(&path).map_err(|e| LabError::io(&path, e))?;
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                use std::os::fd::AsRawFd;
+                // SAFETY: setns on a namespace file we hold open; it affects only this thread,
+                // which ends when `f` returns.
+                if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                    return Err(LabError::io(&path, std::io::Error::last_os_error()));
+                }
+                Ok(f())
+            })
+            .join()
+            .unwrap_or_else(|_| {
+                Err(LabError::Spec(format!(
+                    "a task inside namespace {} panicked",
+                    self.name
+                )))
+            })
+        })
     }
 
     /// A `Command` that runs `program args…` inside the namespace. `ip netns exec` execs the
@@ -214,24 +231,17 @@ impl Netns {
             || !v6.stdout.iter().all(u8::is_ascii_whitespace))
     }
 
-    /// One ping from inside the namespace (`-c 1 -W timeout`), true when answered.
-    /// Only documentation addresses are allowed.
+    /// One ICMP echo from inside the namespace (a raw socket of this process, no `ping`
+    /// binary), true when answered within `timeout`. Only documentation addresses are allowed.
     pub fn ping(&self, target: IpAddr, timeout: Duration) -> Result<bool> {
+        let IpAddr::V4(v4) = target else {
+            return Err(LabError::ForbiddenAddress(target));
+        };
         if !is_lab_address(target) {
             return Err(LabError::ForbiddenAddress(target));
         }
-        let wait = timeout.as_secs().max(1).to_string();
-        let out = self.exec_unchecked(&[
-            "ping",
-            "-n",
-            "-q",
-            "-c",
-            "1",
-            "-W",
-            &wait,
-            &target.to_string(),
-        ])?;
-        Ok(out.status.success())
+        self.enter(|| crate::lab::icmp::echo(v4, timeout))?
+            .map_err(|e| LabError::io(format!("ICMP echo to {target} in {}", self.name), e))
     }
 
     /// Pings until answered or `within` passes (ARP and bridge learning take a moment).
@@ -300,10 +310,23 @@ pub fn delete_namespace(name: &str) {
     let _ = sys::run_unchecked("ip", &["netns", "del", name], None);
 }
 
+/// What a [`ChildGuard`] holds.
+#[derive(Debug)]
+enum Owned {
+    None,
+    /// Started through `std::process::Command`.
+    Child(Child),
+    /// Forked by this process without exec (the serial relay); reaped with waitpid.
+    Forked {
+        pid: u32,
+        reaped: bool,
+    },
+}
+
 /// A long-running child process; Drop SIGKILLs and reaps it (by PID).
 #[derive(Debug)]
 pub struct ChildGuard {
-    child: Option<Child>,
+    child: Owned,
     what: String,
 }
 
@@ -330,21 +353,33 @@ impl ChildGuard {
             source: e,
         })?;
         Ok(ChildGuard {
-            child: Some(child),
+            child: Owned::Child(child),
             what: what.to_string(),
         })
+    }
+
+    /// Guards a child this process forked itself (its PID, as fork returned it).
+    pub(crate) fn forked(pid: u32, what: &str) -> ChildGuard {
+        ChildGuard {
+            child: Owned::Forked { pid, reaped: false },
+            what: what.to_string(),
+        }
     }
 
     /// A guard that owns no process (placeholder after a detach).
     pub fn none(what: &str) -> ChildGuard {
         ChildGuard {
-            child: None,
+            child: Owned::None,
             what: what.to_string(),
         }
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.as_ref().map_or(0, Child::id)
+        match &self.child {
+            Owned::None => 0,
+            Owned::Child(c) => c.id(),
+            Owned::Forked { pid, .. } => *pid,
+        }
     }
 
     pub fn what(&self) -> &str {
@@ -356,43 +391,68 @@ impl ChildGuard {
         ProcessRecord::of(self.pid(), self.what.clone())
     }
 
+    /// Whether the child is still running (not exited); reaps it if it exited.
+    pub fn is_running(&mut self) -> bool {
+        match &mut self.child {
+            Owned::None => false,
+            Owned::Child(c) => matches!(c.try_wait(), Ok(None)),
+            Owned::Forked { pid, reaped } => {
+                if *reaped {
+                    return false;
+                }
+                // SAFETY: waitpid on our own child's PID, without blocking.
+                let r = unsafe {
+                    libc::waitpid(*pid as libc::pid_t, std::ptr::null_mut(), libc::WNOHANG)
+                };
+                if r == 0 {
+                    true
+                } else {
+                    *reaped = true;
+                    false
+                }
+            }
+        }
+    }
+
     /// Sends a signal to the child (only while it has not been reaped).
     pub fn signal(&mut self, signal: i32) -> bool {
-        let Some(c) = self.child.as_mut() else {
-            return false;
-        };
-        matches!(c.try_wait(), Ok(None)) && sys::send_signal(c.id(), signal)
+        self.is_running() && sys::send_signal(self.pid(), signal)
     }
 
-    /// Freezes the child (SIGSTOP).
+    /// Freezes the child (SIGSTOP); true once it shows as stopped.
     pub fn stop(&mut self) -> bool {
-        self.signal(libc::SIGSTOP)
+        self.signal(libc::SIGSTOP) && sys::wait_stop_state(self.pid(), true)
     }
 
-    /// Thaws the child (SIGCONT).
+    /// Thaws the child (SIGCONT); true once it shows as running again.
     pub fn cont(&mut self) -> bool {
-        self.signal(libc::SIGCONT)
-    }
-
-    /// Whether the child is still running (not exited).
-    pub fn is_running(&mut self) -> bool {
-        matches!(self.child.as_mut().map(Child::try_wait), Some(Ok(None)))
+        self.signal(libc::SIGCONT) && sys::wait_stop_state(self.pid(), false)
     }
 
     /// SIGKILLs and reaps the child now.
     pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            if matches!(c.try_wait(), Ok(None)) {
-                let _ = c.kill();
+        match std::mem::replace(&mut self.child, Owned::None) {
+            Owned::None => {}
+            Owned::Child(mut c) => {
+                if matches!(c.try_wait(), Ok(None)) {
+                    let _ = c.kill();
+                }
+                let _ = c.wait();
             }
-            let _ = c.wait();
+            Owned::Forked { pid, reaped } => {
+                if !reaped {
+                    sys::send_signal(pid, libc::SIGKILL);
+                    // SAFETY: reaping our own child by PID (it was just SIGKILLed).
+                    unsafe { libc::waitpid(pid as libc::pid_t, std::ptr::null_mut(), 0) };
+                }
+            }
         }
     }
 
     /// Gives up ownership: the process keeps running after this guard (record it first).
     pub fn detach(mut self) -> u32 {
         let pid = self.pid();
-        self.child = None;
+        self.child = Owned::None;
         pid
     }
 }

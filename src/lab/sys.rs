@@ -154,3 +154,24 @@ pub(crate) fn send_signal(pid: u32, signal: i32) -> bool {
     // SAFETY: kill(2) with a positive pid addresses exactly one process.
     unsafe { libc::kill(pid, signal) == 0 }
 }
+
+/// How long a SIGSTOP / SIGCONT may take to show in the process state.
+const STOP_SETTLE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Waits until `pid` shows as stopped (`T`) — or, with `stopped` false, as no longer stopped.
+/// A signal is delivered asynchronously: a cut or a freeze counts as injected only once the
+/// kernel shows it. False when it did not happen within a bounded wait (or the process ended).
+pub fn wait_stop_state(pid: u32, stopped: bool) -> bool {
+    let start = std::time::Instant::now();
+    loop {
+        match process_state(pid) {
+            None | Some('Z' | 'X') => return false,
+            Some(s) if (s == 'T') == stopped => return true,
+            Some(_) => {}
+        }
+        if start.elapsed() > STOP_SETTLE {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
