@@ -9,7 +9,7 @@
 //! cargo build --release && cargo run --release --example overhead_load -- --seconds 60
 //! ```
 //!
-//! Lab (DESIGN §7 rules, torn down by `hadiag::lab` guards): namespace `d` runs the daemon with
+//! Lab (lab rules of docs/architecture.md#testing, torn down by `hadiag::lab` guards): namespace `d` runs the daemon with
 //! four NICs d0..d3 (one per network), veth-paired with g0..g3 in namespace `g`, where the load
 //! generator thread (moved there with `setns`) binds the 16 peers' addresses and the reference
 //! address of each network. Network n is 192.0.2.(64n)/26: daemon .1, peers .2–.17, reference

@@ -1,4 +1,4 @@
-//! Long seed sweeps of the deterministic cluster simulation (DESIGN §7 step 2).
+//! Long seed sweeps of the deterministic cluster simulation (docs/architecture.md#testing, rung 2).
 //!
 //! ```text
 //! cargo run --release --example sim_sweep -- --seeds 100000 [--start 0] [--threads 2] [--codec]

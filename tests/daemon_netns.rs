@@ -1,4 +1,4 @@
-//! Real `hadiag run` daemons in network namespaces (DESIGN §7 rules): two nodes n1, n2 on two
+//! Real `hadiag run` daemons in network namespaces (lab rules of docs/architecture.md#testing): two nodes n1, n2 on two
 //! networks A (198.51.100.0/24) and B (203.0.113.0/24), each network a bridge in its own hub
 //! namespace with a router namespace holding the reference (.254), and a pty pair relayed by the lab as the
 //! serial line. No namespace has a default route or a link to the host namespace; everything is

@@ -151,9 +151,11 @@ fn validate_metadata(lab: &Lab, dir: &Path) {
     ] {
         assert!(parsed.contains(needle), "{needle} missing in:\n{parsed}");
     }
+    // By path: the lab adds the agent to /usr/sbin inside the node's mount namespace, where
+    // Pacemaker looks; the caller's PATH may not list /usr/sbin itself (CI hides tools).
     let own = lab
         .pcmk
-        .exec_ok("n1", &["fence_hadiag", "-o", "metadata"])
+        .exec_ok("n1", &["/usr/sbin/fence_hadiag", "-o", "metadata"])
         .expect("fence_hadiag -o metadata");
     let file = dir.join("fence_hadiag.xml");
     std::fs::write(&file, &own).expect("write metadata");
@@ -296,6 +298,12 @@ fn pacemaker_follows_hadiag_health_and_fencing_spares_the_healthy_node() {
             .map(|o| o.status.success())
             .unwrap_or(false)
     });
+    // The power switch's SIGKILLs land when the kernel next runs each process: wait for
+    // n2's corosync to be gone (generously) rather than reading its state once.
+    let deadline = std::time::Instant::now() + EVENT;
+    while lab.pcmk.is_running("n2") && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
     assert!(!lab.pcmk.is_running("n2"), "n2 was powered off");
     assert!(lab.pcmk.is_running("n1"), "n1 still runs");
     let power = lab.pcmk.power_log();

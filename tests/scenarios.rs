@@ -1,4 +1,4 @@
-//! Scenario tests on the deterministic simulator: every row of the fault matrix (DESIGN §8),
+//! Scenario tests on the deterministic simulator: every row of the fault matrix (docs/fault-matrix.md),
 //! the same faults on three nodes, a one-way (tx-only) failure, an ambiguous double fault,
 //! and total partitions without serial line (the fence-deadline path, with and without a
 //! fence hook). Each asserts the verdict on every running node at the deadline after the
@@ -185,7 +185,7 @@ fn matrix() -> Shape {
     Shape::matrix()
 }
 
-// ----- DESIGN §8, two nodes -------------------------------------------------------------
+// ----- docs/fault-matrix.md, two nodes -------------------------------------------------------------
 
 #[test]
 fn row01_no_fault_ten_minutes_is_healthy() {

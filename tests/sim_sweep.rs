@@ -1,4 +1,4 @@
-//! Seed sweep of the deterministic cluster simulation (DESIGN §7 step 2): every seed draws a
+//! Seed sweep of the deterministic cluster simulation (docs/architecture.md#testing, rung 2): every seed draws a
 //! cluster shape (2–8 nodes, 1–4 networks, serial layout, references, fence hook) and a
 //! schedule of faults from every mode, runs it in virtual time and checks S1–S4 after every
 //! step (see `hadiag::sim::check` for how each is judged).

@@ -1,4 +1,4 @@
-//! Wire codec properties (DESIGN §5, issue 2 item 6): round trip over arbitrary messages,
+//! Wire codec properties (docs/wire-format.md): round trip over arbitrary messages,
 //! never a panic on arbitrary or mutated input, the 16 × 4 size bound, and every rejection
 //! with the right error.
 
@@ -431,7 +431,7 @@ proptest! {
 // Size bound and specific rejections.
 // ---------------------------------------------------------------------------------------
 
-/// The DESIGN §5 bound: a plausible heartbeat at 16 nodes × 4 networks fits one datagram.
+/// The docs/wire-format.md bound: a plausible heartbeat at 16 nodes × 4 networks fits one datagram.
 #[test]
 fn heartbeat_16_nodes_4_networks_fits_one_datagram() {
     let t = topology(

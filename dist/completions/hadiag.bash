@@ -618,7 +618,7 @@ _hadiag() {
             return 0
             ;;
         hadiag__subcmd__lab__subcmd__demo)
-            opts="-h --root --steady-secs --timeout-secs --rows --daemon-exe --help"
+            opts="-h --root --steady-secs --timeout-secs --rows --daemon-exe --report --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -641,6 +641,10 @@ _hadiag() {
                     return 0
                     ;;
                 --daemon-exe)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --report)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

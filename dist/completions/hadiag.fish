@@ -67,12 +67,12 @@ complete -c hadiag -n "__fish_hadiag_using_subcommand lab; and not __fish_seen_s
 complete -c hadiag -n "__fish_hadiag_using_subcommand lab; and not __fish_seen_subcommand_from up down gc status fault heal demo help" -f -a "status" -d 'Show the lab: daemons, each node\'s verdict, active faults'
 complete -c hadiag -n "__fish_hadiag_using_subcommand lab; and not __fish_seen_subcommand_from up down gc status fault heal demo help" -f -a "fault" -d 'Inject a fault'
 complete -c hadiag -n "__fish_hadiag_using_subcommand lab; and not __fish_seen_subcommand_from up down gc status fault heal demo help" -f -a "heal" -d 'Undo one fault (same words as `fault`) or all of them (`all` or nothing)'
-complete -c hadiag -n "__fish_hadiag_using_subcommand lab; and not __fish_seen_subcommand_from up down gc status fault heal demo help" -f -a "demo" -d 'Two nodes, the fault matrix of DESIGN §8 with verdicts and timings, one explain; everything torn down at the end (also on Ctrl-C)'
+complete -c hadiag -n "__fish_hadiag_using_subcommand lab; and not __fish_seen_subcommand_from up down gc status fault heal demo help" -f -a "demo" -d 'Two nodes, the fault matrix of docs/fault-matrix.md with verdicts and timings, one explain; everything torn down at the end (also on Ctrl-C)'
 complete -c hadiag -n "__fish_hadiag_using_subcommand lab; and not __fish_seen_subcommand_from up down gc status fault heal demo help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c hadiag -n "__fish_hadiag_using_subcommand lab; and __fish_seen_subcommand_from up" -l name -d 'Lab name (state in ROOT/NAME/state.json; namespaces hdg-NAME-*)' -r
 complete -c hadiag -n "__fish_hadiag_using_subcommand lab; and __fish_seen_subcommand_from up" -l root -d 'Directory holding lab state directories' -r -F
 complete -c hadiag -n "__fish_hadiag_using_subcommand lab; and __fish_seen_subcommand_from up" -l nodes -d 'Number of nodes (n1, n2, …)' -r
-complete -c hadiag -n "__fish_hadiag_using_subcommand lab; and __fish_seen_subcommand_from up" -l networks -d 'Network names (at most 3: one documentation /24 each)' -r
+complete -c hadiag -n "__fish_hadiag_using_subcommand lab; and __fish_seen_subcommand_from up" -l networks -d 'Network names: up to 3 get a documentation /24 each, 4 to 12 a /26 slice each (then at most 61 nodes)' -r
 complete -c hadiag -n "__fish_hadiag_using_subcommand lab; and __fish_seen_subcommand_from up" -l serial -d 'Serial lines as NODE-NODE (default: a chain n1-n2, n2-n3, …)' -r
 complete -c hadiag -n "__fish_hadiag_using_subcommand lab; and __fish_seen_subcommand_from up" -l heartbeat-ms -d 'Heartbeat interval in milliseconds (detect multiplier 3)' -r
 complete -c hadiag -n "__fish_hadiag_using_subcommand lab; and __fish_seen_subcommand_from up" -l daemon-exe -d 'hadiag binary to run as the daemons (default: this executable)' -r -F
@@ -97,6 +97,7 @@ complete -c hadiag -n "__fish_hadiag_using_subcommand lab; and __fish_seen_subco
 complete -c hadiag -n "__fish_hadiag_using_subcommand lab; and __fish_seen_subcommand_from demo" -l timeout-secs -d 'Seconds to wait for each expected verdict' -r
 complete -c hadiag -n "__fish_hadiag_using_subcommand lab; and __fish_seen_subcommand_from demo" -l rows -d 'Only these rows of the matrix (e.g. `--rows 4,9`)' -r
 complete -c hadiag -n "__fish_hadiag_using_subcommand lab; and __fish_seen_subcommand_from demo" -l daemon-exe -d 'hadiag binary to run as the daemons (default: this executable)' -r -F
+complete -c hadiag -n "__fish_hadiag_using_subcommand lab; and __fish_seen_subcommand_from demo" -l report -d 'Draw the drill as a timeline, one lane per row, to this file (`.svg` or `.html`)' -r -F
 complete -c hadiag -n "__fish_hadiag_using_subcommand lab; and __fish_seen_subcommand_from demo" -s h -l help -d 'Print help'
 complete -c hadiag -n "__fish_hadiag_using_subcommand lab; and __fish_seen_subcommand_from help" -f -a "up" -d 'Build a lab (hubs, routers, nodes, serial lines, disks) and start a daemon per node'
 complete -c hadiag -n "__fish_hadiag_using_subcommand lab; and __fish_seen_subcommand_from help" -f -a "down" -d 'Remove everything a lab created (also after a crash or a half-built `up`)'
@@ -104,7 +105,7 @@ complete -c hadiag -n "__fish_hadiag_using_subcommand lab; and __fish_seen_subco
 complete -c hadiag -n "__fish_hadiag_using_subcommand lab; and __fish_seen_subcommand_from help" -f -a "status" -d 'Show the lab: daemons, each node\'s verdict, active faults'
 complete -c hadiag -n "__fish_hadiag_using_subcommand lab; and __fish_seen_subcommand_from help" -f -a "fault" -d 'Inject a fault'
 complete -c hadiag -n "__fish_hadiag_using_subcommand lab; and __fish_seen_subcommand_from help" -f -a "heal" -d 'Undo one fault (same words as `fault`) or all of them (`all` or nothing)'
-complete -c hadiag -n "__fish_hadiag_using_subcommand lab; and __fish_seen_subcommand_from help" -f -a "demo" -d 'Two nodes, the fault matrix of DESIGN §8 with verdicts and timings, one explain; everything torn down at the end (also on Ctrl-C)'
+complete -c hadiag -n "__fish_hadiag_using_subcommand lab; and __fish_seen_subcommand_from help" -f -a "demo" -d 'Two nodes, the fault matrix of docs/fault-matrix.md with verdicts and timings, one explain; everything torn down at the end (also on Ctrl-C)'
 complete -c hadiag -n "__fish_hadiag_using_subcommand lab; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c hadiag -n "__fish_hadiag_using_subcommand quiesce" -s c -l config -d 'Configuration file of the daemon (for its state directory and node name)' -r -F
 complete -c hadiag -n "__fish_hadiag_using_subcommand quiesce" -l node -d 'This node\'s name (default: the host name)' -r
@@ -156,4 +157,4 @@ complete -c hadiag -n "__fish_hadiag_using_subcommand help; and __fish_seen_subc
 complete -c hadiag -n "__fish_hadiag_using_subcommand help; and __fish_seen_subcommand_from lab" -f -a "status" -d 'Show the lab: daemons, each node\'s verdict, active faults'
 complete -c hadiag -n "__fish_hadiag_using_subcommand help; and __fish_seen_subcommand_from lab" -f -a "fault" -d 'Inject a fault'
 complete -c hadiag -n "__fish_hadiag_using_subcommand help; and __fish_seen_subcommand_from lab" -f -a "heal" -d 'Undo one fault (same words as `fault`) or all of them (`all` or nothing)'
-complete -c hadiag -n "__fish_hadiag_using_subcommand help; and __fish_seen_subcommand_from lab" -f -a "demo" -d 'Two nodes, the fault matrix of DESIGN §8 with verdicts and timings, one explain; everything torn down at the end (also on Ctrl-C)'
+complete -c hadiag -n "__fish_hadiag_using_subcommand help; and __fish_seen_subcommand_from lab" -f -a "demo" -d 'Two nodes, the fault matrix of docs/fault-matrix.md with verdicts and timings, one explain; everything torn down at the end (also on Ctrl-C)'

@@ -96,7 +96,7 @@ pub enum LabCommand {
         #[arg(num_args = 0.., trailing_var_arg = true)]
         fault: Vec<String>,
     },
-    /// Two nodes, the fault matrix of DESIGN §8 with verdicts and timings, one explain;
+    /// Two nodes, the fault matrix of docs/fault-matrix.md with verdicts and timings, one explain;
     /// everything torn down at the end (also on Ctrl-C).
     Demo {
         #[arg(long, default_value = DEFAULT_STATE_ROOT)]

@@ -1,4 +1,4 @@
-//! Agreement and isolation rules (DESIGN §4) as pure functions over small inputs.
+//! Agreement and isolation rules (docs/isolation-rules.md) as pure functions over small inputs.
 //!
 //! What it is for: [`crate::core::node::Node`] keeps the state (incidents, timers, hooks) and
 //! asks this module the questions the rules answer: which verdicts need action, which nodes

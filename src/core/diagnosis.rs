@@ -7,7 +7,7 @@
 use crate::core::topology::{NetworkId, NodeId, Topology};
 use serde::{Deserialize, Serialize};
 
-/// A component of the topology model that can fail (DESIGN §2).
+/// A component of the topology model that can fail (docs/fault-model.md).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Component {
     Node(NodeId),

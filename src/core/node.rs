@@ -3,7 +3,7 @@
 //! What it is for: the driver (`crate::daemon`, or the simulator `crate::sim`) feeds a
 //! [`Node`] probe [`Observation`]s, decoded messages, timeouts and hook results; the node keeps
 //! the evidence windows ([`Evidence`]), classifies ([`classify`]), runs the agreement and
-//! isolation rules of DESIGN §4 (pure rules in [`crate::core::agreement`]) and drives the
+//! isolation rules of docs/isolation-rules.md (pure rules in [`crate::core::agreement`]) and drives the
 //! heartbeat cadence. The driver drains [`Node::poll_transmit`], [`Node::poll_event`] and
 //! sleeps until [`Node::poll_timeout`].
 //! What it must not do: read a clock, touch a socket, file or environment, spawn, or draw
@@ -22,7 +22,7 @@
 //! - **Incidents.** A failure verdict opens an incident `{opener, number}` (numbers start from
 //!   the incarnation, so a restarted node never reuses an id). A node that sees a peer's
 //!   incident with an identical verdict (kind + subjects) adopts the winning id (lower opener;
-//!   DESIGN "peers adopt the proposer's id"). An incident's verdict never changes: when the
+//!   "peers adopt the proposer's id"). An incident's verdict never changes: when the
 //!   verdict changes, the incident closes and another opens. It closes when the verdict has
 //!   differed for `heal_successes × heartbeat_interval` (hysteresis); a verdict that needs
 //!   action (node failed, cut off) replaces a lesser one at once.
@@ -146,7 +146,7 @@ impl DurableState {
 pub struct NodeOptions {
     /// A `fence` hook (IPMI, cloud API) is configured: fence a silent peer before taking over.
     pub fence_hook: bool,
-    /// Isolate when the own disk is failing or hung (DESIGN §8 row 10, "per policy").
+    /// Isolate when the own disk is failing or hung (docs/fault-matrix.md row 10, "per policy").
     pub isolate_on_disk_failure: bool,
     pub rejoin: RejoinPolicy,
     /// Extra wait before fencing, per priority rank below the top (see rule 3).
@@ -759,7 +759,7 @@ impl Node {
         self.last_activity = now;
     }
 
-    /// Planned maintenance starts (DESIGN §4 rule 6).
+    /// Planned maintenance starts (docs/isolation-rules.md, maintenance).
     pub fn quiesce(&mut self, now: Instant) {
         self.check_gap(now);
         if !self.quiesced {

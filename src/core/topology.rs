@@ -71,7 +71,7 @@ pub struct SerialPortSpec {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeSpec {
     pub name: String,
-    /// Higher wins the last partition tie-break (DESIGN §4 rule 4).
+    /// Higher wins the last partition tie-break (docs/isolation-rules.md, partition tie-break).
     pub priority: u32,
     /// One per network the node is attached to, ordered by network id.
     pub interfaces: Vec<InterfaceSpec>,

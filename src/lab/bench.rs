@@ -31,7 +31,7 @@ pub struct BenchOptions {
     pub root: PathBuf,
 }
 
-/// Fault kinds: (name, DESIGN §8 row, target for fault → verdict, target for isolation).
+/// Fault kinds: (name, docs/fault-matrix.md row, target for fault → verdict, target for isolation).
 pub const KINDS: [(&str, u8, Option<u64>, Option<u64>); 9] = [
     ("nic-down", 4, Some(100), None),
     ("nic-silent", 5, Some(500), None),

@@ -1,4 +1,4 @@
-//! `hadiag lab demo`: brings up two nodes (DESIGN §8 topology), walks the public fault
+//! `hadiag lab demo`: brings up two nodes (the topology of docs/fault-matrix.md), walks the public fault
 //! matrix printing each node's verdict, fault → verdict and fault → agreement times, shows
 //! one full `explain`, and tears everything down — also on Ctrl-C or an error.
 //!
@@ -17,7 +17,7 @@ pub struct DemoOptions {
     /// Hold time of the steady rows (1: no fault, 11: 5 % loss).
     pub steady: Duration,
     pub drill: DrillOptions,
-    /// Only these rows (DESIGN §8 numbers); empty = all.
+    /// Only these rows (docs/fault-matrix.md numbers); empty = all.
     pub rows: Vec<u8>,
     /// The hadiag binary to run as daemon.
     pub exe: std::path::PathBuf,

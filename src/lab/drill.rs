@@ -1,4 +1,4 @@
-//! Fault drills on a running lab: the public fault matrix of DESIGN §8 as data
+//! Fault drills on a running lab: the public fault matrix of docs/fault-matrix.md as data
 //! ([`design_matrix`]), and [`run_row`], which injects a row's faults, polls every node's API
 //! until the expected verdict appears (per node and agreed), checks isolation hooks, heals and
 //! waits for health again. Shared by `hadiag lab demo`, the end-to-end tests and the bench.
@@ -38,7 +38,7 @@ pub enum Expect {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MatrixRow {
-    /// Row number in DESIGN §8.
+    /// Row number in docs/fault-matrix.md.
     pub number: u8,
     pub title: String,
     pub faults: Vec<LabFault>,
@@ -47,7 +47,7 @@ pub struct MatrixRow {
     pub expect: Expect,
 }
 
-/// The fault matrix of DESIGN §8 for a lab with nodes n1, n2 and networks A, B (row 12,
+/// The fault matrix of docs/fault-matrix.md for a lab with nodes n1, n2 and networks A, B (row 12,
 /// "heal after each", is part of every [`run_row`]). `steady` is the hold time of rows 1
 /// and 11 (the design says 10 minutes for row 1; drills usually hold less).
 pub fn design_matrix(steady: Duration) -> Vec<MatrixRow> {

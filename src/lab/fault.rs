@@ -1,4 +1,4 @@
-//! Fault injection primitives for every mode of DESIGN §2, and [`LabFault`], the fault
+//! Fault injection primitives for every mode of docs/fault-model.md, and [`LabFault`], the fault
 //! vocabulary of `hadiag lab fault` / `heal`.
 //!
 //! NIC faults use nftables `netdev` tables with ingress and egress hooks on the device inside

@@ -96,7 +96,7 @@ impl LabSpec {
         }
     }
 
-    /// The topology of DESIGN §8: n1, n2, networks A and B, one serial line.
+    /// The topology of docs/fault-matrix.md: n1, n2, networks A and B, one serial line.
     pub fn two_node(name: &str) -> LabSpec {
         LabSpec::new(name, 2)
     }

@@ -1,5 +1,5 @@
 //! The lab: real hadiag clusters in network namespaces on one machine, for fault drills,
-//! end-to-end tests and detection-time benchmarks (DESIGN §7, §8).
+//! end-to-end tests and detection-time benchmarks (docs/architecture.md#testing, docs/fault-matrix.md).
 //!
 //! - [`netns`]: namespaces, veth pairs, bridges, long-running children — teardown on Drop.
 //! - [`serial`]: pty pairs relayed by the lab itself as serial lines.
@@ -12,7 +12,7 @@
 //! - [`pacemaker`]: Corosync + Pacemaker inside the lab's node namespaces.
 //! - [`state`]: the JSON record that lets `lab down` remove everything, even after a crash.
 //!
-//! Rules this module enforces (DESIGN §7): addresses only from 192.0.2.0/24, 198.51.100.0/24
+//! Rules this module enforces (docs/architecture.md#testing): addresses only from 192.0.2.0/24, 198.51.100.0/24
 //! and 203.0.113.0/24; no default route and no link to the host namespace; everything a lab
 //! creates is recorded and removed again, also after a panic or a crash; signals go only to
 //! PIDs the lab started. Must not: touch host interfaces or send to real networks.

@@ -1,4 +1,4 @@
-//! Safety invariants S1–S5 (DESIGN §4), judged against the simulator's ground truth after
+//! Safety invariants S1–S5 (docs/isolation-rules.md), judged against the simulator's ground truth after
 //! every step.
 //!
 //! Random schedules combine faults freely, and several invariants only make sense for some
@@ -17,7 +17,7 @@
 //!   holder's claim reaches the other side, rule 8). A judged split that
 //!   lasts longer than `fence_deadline + detect_time + 2 heartbeats + 2 hook delays +
 //!   fence_stagger × (nodes − 1) + 0.5 s` violates S1. (Unjudged: a symmetric two-node
-//!   partition where both sides reach references and no fence exists — DESIGN's residual
+//!   partition where both sides reach references and no fence exists — the documented residual
 //!   risk.)
 //! - **S1′ takeover safety** (an extension): a node holding a peer's services (after
 //!   `TakeOver`) while that peer is active and connected to it, for longer than
@@ -33,7 +33,7 @@
 //!   serial line, a slow disk (a failing or hung one too unless `isolate_on_disk_failure`) —
 //!   possibly with loss ≤ 10 %, delay or reordering, *and* the running nodes stayed connected
 //!   over networks (one component; a serial line alone is no path to serve clients on, so a
-//!   node left with only its serial line is cut off, DESIGN §3) over that whole time
+//!   node left with only its serial line is cut off, docs/diagnosis.md) over that whole time
 //!   ("another path left"). No fault at all is needless too.
 //! - **S3 agreement.** Two running, connected nodes whose current incidents have the same id
 //!   record the same verdict (kind and subjects).

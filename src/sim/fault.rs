@@ -1,4 +1,4 @@
-//! The simulator's fault model (DESIGN §2) and seeded fault schedules.
+//! The simulator's fault model (docs/fault-model.md) and seeded fault schedules.
 //!
 //! A [`Schedule`] is a list of faults with start and (optional) end times in virtual time.
 //! [`FaultState`] answers ground-truth questions ("does n2's NIC on A transmit?") for the set
@@ -213,7 +213,7 @@ impl Schedule {
         out
     }
 
-    /// Draws a random schedule over every fault mode of DESIGN §2 (plus loss, delay,
+    /// Draws a random schedule over every fault mode of docs/fault-model.md (plus loss, delay,
     /// reordering, flapping and freezes): `0..=max_faults` faults starting in
     /// `[1 s, horizon - 4 s)`, each either healing after 0.3–8 s or lasting to the end.
     pub fn random(

@@ -1,8 +1,8 @@
-//! Deterministic whole-cluster simulation in virtual time (DESIGN §7 step 2).
+//! Deterministic whole-cluster simulation in virtual time (docs/architecture.md#testing, rung 2).
 //!
 //! What it is for: running whole clusters of real [`crate::core::node::Node`]s (2–8 nodes,
-//! 1–4 networks, serial lines) against a seeded schedule of faults from every mode of DESIGN
-//! §2 — plus loss, delay, reordering, flapping and freezes — with the safety invariants S1–S5
+//! 1–4 networks, serial lines) against a seeded schedule of faults from every mode of
+//! docs/fault-model.md — plus loss, delay, reordering, flapping and freezes — with the safety invariants S1–S5
 //! checked after every step ([`check`] documents exactly how each is judged). The same seed
 //! gives the same run and the same trace hash ([`world::TraceHash`], FNV-1a over every
 //! delivery, fault transition and node event).

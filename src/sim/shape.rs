@@ -33,7 +33,7 @@ pub struct Shape {
 }
 
 impl Shape {
-    /// The fault-matrix cluster of DESIGN §8: n1, n2; networks A, B with references; serial.
+    /// The fault-matrix cluster of docs/fault-matrix.md: n1, n2; networks A, B with references; serial.
     pub fn matrix() -> Shape {
         Shape {
             nodes: 2,

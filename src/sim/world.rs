@@ -68,7 +68,7 @@ pub struct SimConfig {
 }
 
 impl SimConfig {
-    /// The fault-matrix setup (DESIGN §8) with default timers, no faults, 30 s.
+    /// The fault-matrix setup (docs/fault-matrix.md) with default timers, no faults, 30 s.
     pub fn new(shape: Shape) -> SimConfig {
         SimConfig {
             seed: 1,

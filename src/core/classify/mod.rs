@@ -1,4 +1,4 @@
-//! Consistency-based diagnosis (DESIGN §3): the smallest set of component faults that explains
+//! Consistency-based diagnosis (docs/diagnosis.md): the smallest set of component faults that explains
 //! every fresh observation of every node, with its reasons.
 //!
 //! What it is for: [`classify`] takes the [`Topology`] (the model) and a [`ClusterView`] (what

@@ -143,7 +143,7 @@ pub(crate) fn breakers(atom: Atom, value: bool, me: NodeId, mut f: impl FnMut(Fa
     }
 }
 
-/// Prior weight of a fault (lower = likelier), DESIGN §3: a NIC is likelier than a serial
+/// Prior weight of a fault (lower = likelier), docs/diagnosis.md: a NIC is likelier than a serial
 /// line, than an upstream, than a hub, than a node. Within an attachment, a lost carrier is
 /// the commonest cause, then a silent NIC, then one-way failures.
 pub(crate) fn prior(f: &Fault) -> u32 {

@@ -1,4 +1,4 @@
-//! The ASCII wire format (DESIGN §5): typed messages, codec, authentication stamp and replay
+//! The ASCII wire format (docs/wire-format.md): typed messages, codec, authentication stamp and replay
 //! filter. Pure: bytes in, bytes out. No sockets, no clock, no randomness — the driver owns
 //! transports, incarnation numbers and sequence counters.
 //!
