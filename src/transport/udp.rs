@@ -127,17 +127,21 @@ mod tests {
     use crate::transport::{PathQuota, PATH_QUEUE};
     use std::sync::atomic::Ordering;
 
+    /// A UDP port free on loopback right now (a link needs a fixed port: peers address it).
+    fn free_port() -> u16 {
+        std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
     #[tokio::test]
     async fn loopback_round_trip() {
         let stats = Arc::new(TransportStats::default());
         let (tx, mut rx) = mpsc::channel(8);
         let lo: IpAddr = "127.0.0.1".parse().unwrap();
-        // Port 0 for the receiver is not possible (peers need a fixed port): pick a free one.
-        let port = std::net::UdpSocket::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let (a, _ha) = UdpLink::start(
             NetworkId(0),
             "lo",
@@ -165,11 +169,7 @@ mod tests {
         let stats = Arc::new(TransportStats::default());
         let (tx, mut rx) = mpsc::channel(8);
         let lo: IpAddr = "127.0.0.1".parse().unwrap();
-        let port = std::net::UdpSocket::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         // The only peer is 127.0.0.2; datagrams from 127.0.0.1 are strangers.
         let peer: IpAddr = "127.0.0.2".parse().unwrap();
         let (_a, _ha) = UdpLink::start(
