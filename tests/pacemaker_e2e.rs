@@ -177,6 +177,11 @@ fn validate_metadata(lab: &Lab, dir: &Path) {
     assert!(installed.contains("fence_hadiag"), "{installed}");
 }
 
+/// Adds the two fence devices and the resource one at a time, each once the previous one
+/// runs: the controller fetches an agent's metadata the first time it starts a resource of
+/// that agent, and Pacemaker 2.1.5's controller has been seen (once, on a loaded CI machine)
+/// to lose track of one of several such children forked together ("process will not die"),
+/// which stalls every later transition. One new agent at a time keeps that race out of the test.
 fn configure(lab: &Lab, log: &Path) {
     let log = log.display();
     lab.cib(&[
@@ -191,6 +196,9 @@ fn configure(lab: &Lab, log: &Path) {
              </instance_attributes></primitive>"
         ),
     ]);
+    lab.wait("the gate device started", EVENT, |l| {
+        l.location("gate").contains("running on")
+    });
     lab.cib(&[
         "cibadmin", "-C", "-o", "resources", "-X",
         "<primitive id=\"power\" class=\"stonith\" type=\"fence_lab_power\"><instance_attributes id=\"power-ia\">\
@@ -198,6 +206,9 @@ fn configure(lab: &Lab, log: &Path) {
          <nvpair id=\"power-mon\" name=\"pcmk_monitor_timeout\" value=\"120s\"/>\
          </instance_attributes></primitive>",
     ]);
+    lab.wait("the power device started", EVENT, |l| {
+        l.location("power").contains("running on")
+    });
     lab.cib(&[
         "cibadmin", "-C", "-o", "resources", "-X",
         "<primitive id=\"svc\" class=\"ocf\" provider=\"pacemaker\" type=\"Dummy\">\
