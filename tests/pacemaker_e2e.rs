@@ -83,6 +83,12 @@ impl Lab {
         if let Err(e) = wait_for(what, within, || {
             let r = ok(self);
             if !r {
+                // Pacemaker 2.1.5's controller can lose a child's SIGCHLD and stall (see
+                // reap_lost_children); the nudge is logged so a run shows when it mattered.
+                let n = self.pcmk.reap_lost_children();
+                if n > 0 {
+                    eprintln!("waiting for {what}: sent SIGCHLD to {n} controller(s) with an unreaped child");
+                }
                 std::thread::sleep(Duration::from_millis(200));
             }
             r
@@ -178,10 +184,10 @@ fn validate_metadata(lab: &Lab, dir: &Path) {
 }
 
 /// Adds the two fence devices and the resource one at a time, each once the previous one
-/// runs: the controller fetches an agent's metadata the first time it starts a resource of
-/// that agent, and Pacemaker 2.1.5's controller has been seen (once, on a loaded CI machine)
-/// to lose track of one of several such children forked together ("process will not die"),
-/// which stalls every later transition. One new agent at a time keeps that race out of the test.
+/// runs: the controller fetches an agent's metadata when it first acts on a resource of that
+/// agent, and Pacemaker 2.1.5's controller can lose the SIGCHLD of one such child while it
+/// waits for another (see `reap_lost_children`, which the waits also use). One new agent at
+/// a time keeps few metadata children in flight together.
 fn configure(lab: &Lab, log: &Path) {
     let log = log.display();
     lab.cib(&[

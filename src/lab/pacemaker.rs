@@ -458,6 +458,7 @@ impl PacemakerCluster {
                     .unwrap_or_default();
                 let ok = last.contains(&want) && last.contains("partition with quorum");
                 if !ok {
+                    self.reap_lost_children();
                     std::thread::sleep(Duration::from_millis(400));
                 }
                 ok
@@ -500,10 +501,66 @@ impl PacemakerCluster {
         out
     }
 
+    /// Works around a lost-SIGCHLD race in Pacemaker 2.1.5's controller (Debian 12): it
+    /// fetches an agent's metadata asynchronously before an action and synchronously when
+    /// recording a result whose agent is not cached yet; the synchronous wait reads SIGCHLD
+    /// from a signalfd, and when an asynchronous metadata child exits during that wait its
+    /// SIGCHLD is consumed there. The child stays a zombie, the controller's timer reports
+    /// "process will not die", and every later transition waits on it — until any other
+    /// SIGCHLD makes the controller reap all its finished children. This sends that SIGCHLD
+    /// to a node's `pacemaker-controld` when it has an unreaped child (state `Z`), and only
+    /// then. Returns how many controllers were nudged.
+    pub fn reap_lost_children(&self) -> usize {
+        let mut nudged = 0;
+        for n in &self.nodes {
+            if n.mnt_ns.is_empty() || n.net_ns.is_empty() {
+                continue;
+            }
+            let pids = pids_in(&n.mnt_ns, &n.net_ns);
+            let stats: Vec<(u32, String)> = pids
+                .iter()
+                .filter_map(|&p| {
+                    std::fs::read_to_string(format!("/proc/{p}/stat"))
+                        .ok()
+                        .map(|s| (p, s))
+                })
+                .collect();
+            for (pid, stat) in &stats {
+                if proc_comm(stat) != Some("pacemaker-contr") {
+                    continue;
+                }
+                let has_zombie = stats
+                    .iter()
+                    .any(|(_, s)| proc_state_ppid(s) == Some(('Z', *pid)));
+                if has_zombie {
+                    sys::send_signal(*pid, libc::SIGCHLD);
+                    nudged += 1;
+                }
+            }
+        }
+        nudged
+    }
+
     /// Namespaces' network names of the nodes (for diagnostics).
     pub fn namespaces(&self) -> Vec<String> {
         self.nodes.iter().map(|n| n.ns.clone()).collect()
     }
+}
+
+/// The command name in a `/proc/PID/stat` line (kernel-truncated to 15 bytes).
+fn proc_comm(stat: &str) -> Option<&str> {
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    stat.get(open + 1..close)
+}
+
+/// State and parent PID from a `/proc/PID/stat` line (fields 3 and 4, after the command).
+fn proc_state_ppid(stat: &str) -> Option<(char, u32)> {
+    let rest = stat.get(stat.rfind(')')? + 1..)?;
+    let mut f = rest.split_whitespace();
+    let state = f.next()?.chars().next()?;
+    let ppid = f.next()?.parse().ok()?;
+    Some((state, ppid))
 }
 
 /// PIDs whose mount and network namespaces are `mnt` and `net`.
@@ -545,5 +602,21 @@ impl Drop for PacemakerCluster {
             }
             n.anchor.kill();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{proc_comm, proc_state_ppid};
+
+    #[test]
+    fn stat_lines_parse_even_with_odd_command_names() {
+        let line = "4242 (pacemaker-contr) S 4200 4200 4200 0 -1 4194560 1 0 0 0";
+        assert_eq!(proc_comm(line), Some("pacemaker-contr"));
+        assert_eq!(proc_state_ppid(line), Some(('S', 4200)));
+        let odd = "77 (a) b (c)) Z 4242 77 77 0 -1";
+        assert_eq!(proc_comm(odd), Some("a) b (c)"));
+        assert_eq!(proc_state_ppid(odd), Some(('Z', 4242)));
+        assert_eq!(proc_state_ppid("garbage"), None);
     }
 }
