@@ -3,18 +3,33 @@
 //!
 //! - A 3-node non-transitive partition (n1 hears n2, n2 hears n3, n1 does not hear n3):
 //!   nobody isolates and nobody takes over, while every node's verdict shows the fault.
+//! - A node frozen (SIGSTOP of its daemon) for longer than `fence_deadline` and thawed, with
+//!   and then without the serial line: its peer takes over, the thawed node isolates on its
+//!   first step (isolate hook), rejoins only after the holder handed back — one holder of its
+//!   services at any time.
+//! - Restarts with durable state: a cut-off, isolated node restarted stays isolated (its
+//!   isolate hook runs again, it claims nothing) until the heal and the hand-back; a holder
+//!   restarted still holds (its takeover hook runs again) until it hands back.
 //!
-//! Needs root and network namespaces (CI runs it as root); every namespace, link and process
-//! is torn down by the lab's guard, also on failure.
+//! Assertions read decisions — the daemons' log records, hook marker files, the durable state
+//! files — never how long something took. Needs root and network namespaces (CI runs it as
+//! root); every namespace, link and process is torn down by the lab's guard, also on failure.
+//! One lab at a time: detection on 2 shared cores must not be starved by another lab.
 
 use hadiag::lab::cluster::{wait_for, Cluster};
 use hadiag::lab::drill;
 use hadiag::lab::fault::LabFault;
-use hadiag::lab::layout::LabSpec;
-use hadiag::lab::observe;
+use hadiag::lab::layout::{LabSpec, NodeLayout};
+use hadiag::lab::observe::{self, LogEvent};
 use hadiag::lab::sys;
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::Duration;
+
+static ONE_LAB_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// Generous bound on any one awaited decision (the lab's fence_deadline is about 4 s).
+const WAIT: Duration = Duration::from_secs(40);
 
 fn daemon_exe() -> PathBuf {
     if let Ok(p) = std::env::var("HADIAG_LAB_DAEMON_EXE") {
@@ -23,16 +38,119 @@ fn daemon_exe() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_hadiag"))
 }
 
+fn n(s: &str) -> String {
+    s.to_string()
+}
+
+/// A started, healthy lab and its directory (removed after the cluster's guard ran).
+struct Lab {
+    cluster: Cluster,
+    _root: tempfile::TempDir,
+}
+
+impl Lab {
+    fn start(spec: LabSpec) -> Lab {
+        sys::require_root().expect("lab safety tests need root (CI runs them as root)");
+        let root = tempfile::tempdir().expect("temp dir");
+        let mut cluster = Cluster::build(&spec.unique(), root.path()).expect("build lab");
+        cluster.start_daemons(&daemon_exe()).expect("start daemons");
+        let lab = Lab {
+            cluster,
+            _root: root,
+        };
+        lab.healthy("the lab to become healthy");
+        lab
+    }
+
+    fn node(&self, name: &str) -> NodeLayout {
+        self.cluster.layout().node(name).expect("node").clone()
+    }
+
+    fn inject(&mut self, f: &LabFault) {
+        self.cluster
+            .inject(f)
+            .unwrap_or_else(|e| panic!("inject {f:?}: {e}"));
+    }
+
+    fn heal(&mut self, f: &LabFault) {
+        self.cluster
+            .heal(f)
+            .unwrap_or_else(|e| panic!("heal {f:?}: {e}"));
+    }
+
+    /// Every node healthy and not isolated (held for two detection times).
+    fn healthy(&self, what: &str) {
+        if let Err(e) = drill::wait_healthy(&self.cluster, Duration::from_secs(60), &|| false) {
+            panic!("{what}: {e}\n{}", self.report());
+        }
+    }
+
+    /// Every node's verdict and the tail of its log, for failure messages.
+    fn report(&self) -> String {
+        let mut s = String::new();
+        for nl in &self.cluster.layout().nodes {
+            let v = observe::node_verdict(nl).map_or_else(|e| e.to_string(), |v| v.short());
+            let log = std::fs::read_to_string(&nl.log).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(25).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            s += &format!("--- {}: {v}\n{}\n", nl.name, tail.join("\n"));
+        }
+        s
+    }
+
+    /// Waits for `node`'s first log record after `from` that starts with `message` and
+    /// contains every needle.
+    fn wait_record(&self, node: &str, from: u64, message: &str, needles: &[&str]) -> LogEvent {
+        let nl = self.node(node);
+        let mut found = None;
+        let r = wait_for(&format!("{node}: {message} {needles:?}"), WAIT, || {
+            found = find(&observe::log_events_since(&nl, from), message, needles).cloned();
+            found.is_some()
+        });
+        match (r, found) {
+            (Ok(()), Some(e)) => e,
+            (r, _) => panic!("{r:?}\n{}", self.report()),
+        }
+    }
+}
+
+fn find<'a>(events: &'a [LogEvent], message: &str, needles: &[&str]) -> Option<&'a LogEvent> {
+    events
+        .iter()
+        .find(|e| e.text.starts_with(message) && needles.iter().all(|x| e.text.contains(x)))
+}
+
+fn count(events: &[LogEvent], message: &str) -> usize {
+    events
+        .iter()
+        .filter(|e| e.text.starts_with(message))
+        .count()
+}
+
+/// The node's durable state file as stored (what a restart resumes from).
+fn durable(nl: &NodeLayout) -> serde_json::Value {
+    let p = nl.state_dir.join(format!("durable-{}.json", nl.name));
+    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// Peers (by id) whose services the node's durable state says it holds.
+fn held(nl: &NodeLayout) -> Vec<String> {
+    durable(nl)["held"]
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+fn isolated_in_durable(nl: &NodeLayout) -> bool {
+    !durable(nl)["isolated"].is_null()
+}
+
 #[test]
 fn non_transitive_partition_isolates_and_takes_over_nobody() {
-    sys::require_root().expect("lab safety tests need root (CI runs them as root)");
-    let root = tempfile::tempdir().expect("temp dir");
+    let _one = ONE_LAB_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     // Serial chain n1–n2–n3: n1 and n3 share no serial line.
-    let mut cluster =
-        Cluster::build(&LabSpec::new("s10nt", 3).unique(), root.path()).expect("build lab");
-    cluster.start_daemons(&daemon_exe()).expect("start daemons");
-    drill::wait_healthy(&cluster, Duration::from_secs(30), &|| false).expect("lab healthy");
-    let n = |s: &str| s.to_string();
+    let mut lab = Lab::start(LabSpec::new("s10nt", 3));
     for f in [
         LabFault::NicDown {
             node: n("n1"),
@@ -43,19 +161,10 @@ fn non_transitive_partition_isolates_and_takes_over_nobody() {
             network: n("A"),
         },
     ] {
-        cluster.inject(&f).expect("inject");
+        lab.inject(&f);
     }
-    let layout = cluster.layout().clone();
-    let node = |name: &str| {
-        layout
-            .nodes
-            .iter()
-            .find(|x| x.name == name)
-            .expect("node")
-            .clone()
-    };
     // Not vacuous: n2 sees both attachment faults.
-    let n2 = node("n2");
+    let n2 = lab.node("n2");
     let seen = wait_for(
         "n2 to diagnose the partition",
         Duration::from_secs(20),
@@ -66,14 +175,14 @@ fn non_transitive_partition_isolates_and_takes_over_nobody() {
             })
         },
     );
-    let verdicts = observe::all_verdicts(&layout);
-    seen.unwrap_or_else(|e| panic!("{e}; verdicts: {verdicts:?}"));
-    // Past fence_deadline (5 s) with margin: n1 and n3 each count themselves in a majority
-    // with n2, but n2 still hears the other, so neither may take over or isolate.
-    std::thread::sleep(Duration::from_secs(12));
+    seen.unwrap_or_else(|e| panic!("{e}\n{}", lab.report()));
+    // Past fence_deadline with margin: n1 and n3 each count themselves in a majority with
+    // n2, but n2 still hears the other, so neither may take over or isolate.
+    let fence = hadiag::lab::config::fence_deadline(lab.cluster.layout());
+    std::thread::sleep(fence * 3);
     let mut acted = Vec::new();
     for x in ["n1", "n2", "n3"] {
-        let nl = node(x);
+        let nl = lab.node(x);
         for line in observe::isolate_calls(&nl) {
             acted.push(format!("{x} isolated: {line}"));
         }
@@ -81,10 +190,264 @@ fn non_transitive_partition_isolates_and_takes_over_nobody() {
             acted.push(format!("{x} took over: {line}"));
         }
     }
-    let verdicts = observe::all_verdicts(&layout);
-    drop(cluster);
     assert!(
         acted.is_empty(),
-        "a non-transitive partition must isolate and take over nobody: {acted:?}\nverdicts: {verdicts:?}"
+        "a non-transitive partition must isolate and take over nobody: {acted:?}\n{}",
+        lab.report()
+    );
+}
+
+/// One freeze–thaw round of n2 (the caller set up the serial line's state): n1 takes over,
+/// the thawed n2 isolates before anything else, n1 hands back, n2 rejoins after that.
+fn freeze_thaw_round(lab: &mut Lab, label: &str) {
+    let (n1, n2) = (lab.node("n1"), lab.node("n2"));
+    let (from1, from2) = (observe::log_offset(&n1), observe::log_offset(&n2));
+    let (iso2_before, take1_before) = (
+        observe::isolate_calls(&n2).len(),
+        observe::takeover_calls(&n1).len(),
+    );
+    let frozen = LabFault::NodeFrozen { node: n("n2") };
+    lab.inject(&frozen);
+    // n2 silent on every path past fence_deadline: n1 takes over (rule 3, reaches its
+    // references, no fence hook).
+    lab.wait_record("n1", from1, "taking over", &["peer=n2"]);
+    let nl1 = n1.clone();
+    wait_for("n1's takeover hook", WAIT, || {
+        observe::takeover_calls(&nl1).len() > take1_before
+    })
+    .unwrap_or_else(|e| panic!("{label}: {e}\n{}", lab.report()));
+    assert!(
+        held(&n1).len() == 1,
+        "{label}: n1 stores that it holds n2's services: {}",
+        durable(&n1)
+    );
+    let thawed_from2 = observe::log_offset(&n2);
+    lab.heal(&frozen);
+    // First decision of the thawed n2: isolate (it did not run for longer than
+    // fence_deadline, so a peer may hold its services).
+    let iso = lab.wait_record("n2", thawed_from2, "isolating this node", &[]);
+    let hand_back = lab.wait_record("n1", from1, "peer is back: hand back", &["peer=n2"]);
+    let rejoined = lab.wait_record("n2", thawed_from2, "left isolation: rejoined", &[]);
+    lab.healthy(&format!("{label}: both healthy after the thaw"));
+
+    let ev2 = observe::log_events_since(&n2, from2);
+    let ev1 = observe::log_events_since(&n1, from1);
+    let iso_calls = observe::isolate_calls(&n2);
+    let report = lab.report();
+    assert!(
+        iso_calls.len() > iso2_before,
+        "{label}: n2's isolate hook never ran after the thaw\n{report}"
+    );
+    // One holder: n2 never took anything over, isolated before n1 handed back and rejoined
+    // only after that.
+    assert_eq!(
+        count(&ev2, "taking over"),
+        0,
+        "{label}: n2 took over\n{report}"
+    );
+    assert!(
+        observe::takeover_calls(&n2).is_empty(),
+        "{label}: n2's takeover hook ran\n{report}"
+    );
+    assert!(
+        hand_back.at <= rejoined.at,
+        "{label}: n2 rejoined ({:?}) before n1 handed back ({:?})\n{report}",
+        rejoined.at,
+        hand_back.at
+    );
+    assert!(
+        iso.at <= hand_back.at,
+        "{label}: n1 handed back before n2 isolated\n{report}"
+    );
+    // Nobody isolated or took over twice for this one freeze; n1 never isolated.
+    assert_eq!(count(&ev1, "taking over"), 1, "{label}\n{report}");
+    assert_eq!(count(&ev1, "isolating this node"), 0, "{label}\n{report}");
+    assert_eq!(count(&ev2, "isolating this node"), 1, "{label}\n{report}");
+    // After: nothing held, nobody isolated, in the durable files either.
+    assert!(held(&n1).is_empty(), "{label}: {}", durable(&n1));
+    assert!(!isolated_in_durable(&n2), "{label}: {}", durable(&n2));
+}
+
+#[test]
+fn frozen_node_thawed_with_and_without_serial_never_leaves_two_holders() {
+    let _one = ONE_LAB_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let mut lab = Lab::start(LabSpec::two_node("s10fz"));
+    freeze_thaw_round(&mut lab, "with the serial line");
+    let cut = LabFault::SerialCut {
+        a: n("n1"),
+        b: n("n2"),
+    };
+    lab.inject(&cut);
+    let (n1, n2) = (lab.node("n1"), lab.node("n2"));
+    wait_for("both to see the serial line cut", WAIT, || {
+        [&n1, &n2].iter().all(|nl| {
+            observe::node_verdict(nl).is_ok_and(|v| v.matches("serial_failed", &["serial"]))
+        })
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", lab.report()));
+    freeze_thaw_round_without_serial(&mut lab);
+    lab.heal(&cut);
+    lab.healthy("healthy after the serial line healed");
+}
+
+/// The same round with the serial line cut: the verdicts are not `healthy` meanwhile, so the
+/// round's closing health check waits for the line instead.
+fn freeze_thaw_round_without_serial(lab: &mut Lab) {
+    let label = "without the serial line";
+    let (n1, n2) = (lab.node("n1"), lab.node("n2"));
+    let (from1, from2) = (observe::log_offset(&n1), observe::log_offset(&n2));
+    let frozen = LabFault::NodeFrozen { node: n("n2") };
+    lab.inject(&frozen);
+    lab.wait_record("n1", from1, "taking over", &["peer=n2"]);
+    let thawed_from2 = observe::log_offset(&n2);
+    lab.heal(&frozen);
+    let iso = lab.wait_record("n2", thawed_from2, "isolating this node", &[]);
+    let hand_back = lab.wait_record("n1", from1, "peer is back: hand back", &["peer=n2"]);
+    let rejoined = lab.wait_record("n2", thawed_from2, "left isolation: rejoined", &[]);
+    let ev1 = observe::log_events_since(&n1, from1);
+    let ev2 = observe::log_events_since(&n2, from2);
+    let report = lab.report();
+    assert_eq!(
+        count(&ev2, "taking over"),
+        0,
+        "{label}: n2 took over\n{report}"
+    );
+    assert!(iso.at <= hand_back.at, "{label}\n{report}");
+    assert!(hand_back.at <= rejoined.at, "{label}\n{report}");
+    assert_eq!(count(&ev1, "taking over"), 1, "{label}\n{report}");
+    assert_eq!(count(&ev1, "isolating this node"), 0, "{label}\n{report}");
+    let nl1 = n1.clone();
+    wait_for("n1's durable state to hold nothing", WAIT, || {
+        held(&nl1).is_empty()
+    })
+    .unwrap_or_else(|e| panic!("{label}: {e}\n{report}"));
+    assert!(!isolated_in_durable(&n2), "{label}: {}", durable(&n2));
+}
+
+/// n2 cut off from everything (both NICs down, serial line stopped).
+fn cut_off_n2() -> Vec<LabFault> {
+    vec![
+        LabFault::NicDown {
+            node: n("n2"),
+            network: n("A"),
+        },
+        LabFault::NicDown {
+            node: n("n2"),
+            network: n("B"),
+        },
+        LabFault::SerialCut {
+            a: n("n1"),
+            b: n("n2"),
+        },
+    ]
+}
+
+#[test]
+fn restarted_isolated_node_and_restarted_holder_keep_their_roles() {
+    let _one = ONE_LAB_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let mut lab = Lab::start(LabSpec::two_node("s10rs"));
+    let (n1, n2) = (lab.node("n1"), lab.node("n2"));
+
+    // 1. Restart of an isolated node.
+    let (from1, from2) = (observe::log_offset(&n1), observe::log_offset(&n2));
+    let cut = cut_off_n2();
+    for f in &cut {
+        lab.inject(f);
+    }
+    lab.wait_record("n2", from2, "isolating this node", &[]);
+    lab.wait_record("n1", from1, "taking over", &["peer=n2"]);
+    let nl2 = n2.clone();
+    wait_for("n2's isolate hook", WAIT, || {
+        !observe::isolate_calls(&nl2).is_empty()
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", lab.report()));
+    assert!(isolated_in_durable(&n2), "{}", durable(&n2));
+    let iso_before = observe::isolate_calls(&n2).len();
+    let killed2 = LabFault::NodeKilled { node: n("n2") };
+    lab.inject(&killed2);
+    let restart2 = observe::log_offset(&n2);
+    lab.heal(&killed2); // starts the daemon again, still cut off
+    let again = lab.wait_record(
+        "n2",
+        restart2,
+        "isolating this node",
+        &["restarted while isolated"],
+    );
+    wait_for("n2's isolate hook after the restart", WAIT, || {
+        observe::isolate_calls(&nl2).len() > iso_before
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", lab.report()));
+    wait_for("the restarted n2's API to say isolated", WAIT, || {
+        observe::node_verdict_api(&nl2).is_ok_and(|v| v.isolated)
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", lab.report()));
+    assert!(
+        held(&n1).len() == 1,
+        "n1 still holds n2's services: {}",
+        durable(&n1)
+    );
+    for f in cut.iter().rev() {
+        lab.heal(f);
+    }
+    let hand_back = lab.wait_record("n1", from1, "peer is back: hand back", &["peer=n2"]);
+    let rejoined = lab.wait_record("n2", restart2, "left isolation: rejoined", &[]);
+    lab.healthy("healthy after the isolated node's restart and the heal");
+    let report = lab.report();
+    assert!(
+        again.at <= hand_back.at && hand_back.at <= rejoined.at,
+        "{report}"
+    );
+    assert!(observe::takeover_calls(&n2).is_empty(), "{report}");
+    assert_eq!(
+        count(&observe::log_events_since(&n1, from1), "taking over"),
+        1,
+        "n1 took over once: {report}"
+    );
+    assert!(
+        held(&n1).is_empty() && !isolated_in_durable(&n2),
+        "{report}"
+    );
+
+    // 2. Restart of the holder.
+    let (from1, from2) = (observe::log_offset(&n1), observe::log_offset(&n2));
+    for f in &cut {
+        lab.inject(f);
+    }
+    lab.wait_record("n2", from2, "isolating this node", &[]);
+    lab.wait_record("n1", from1, "taking over", &["peer=n2"]);
+    let nl1 = n1.clone();
+    wait_for("n1 to store that it holds n2", WAIT, || {
+        held(&nl1).len() == 1
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", lab.report()));
+    let take_before = observe::takeover_calls(&n1).len();
+    let killed1 = LabFault::NodeKilled { node: n("n1") };
+    lab.inject(&killed1);
+    let restart1 = observe::log_offset(&n1);
+    lab.heal(&killed1);
+    // The restarted holder still holds: its takeover hook runs again for n2.
+    lab.wait_record("n1", restart1, "taking over", &["peer=n2"]);
+    wait_for("n1's takeover hook after the restart", WAIT, || {
+        observe::takeover_calls(&nl1).len() > take_before
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", lab.report()));
+    assert!(held(&n1).len() == 1, "{}", durable(&n1));
+    for f in cut.iter().rev() {
+        lab.heal(f);
+    }
+    let hand_back = lab.wait_record("n1", restart1, "peer is back: hand back", &["peer=n2"]);
+    let rejoined = lab.wait_record("n2", from2, "left isolation: rejoined", &[]);
+    lab.healthy("healthy after the holder's restart and the heal");
+    let report = lab.report();
+    assert!(hand_back.at <= rejoined.at, "{report}");
+    // n2 stayed isolated across the holder's restart: one isolation, one rejoin.
+    let ev2 = observe::log_events_since(&n2, from2);
+    assert_eq!(count(&ev2, "isolating this node"), 1, "{report}");
+    assert_eq!(count(&ev2, "left isolation: rejoined"), 1, "{report}");
+    assert!(observe::takeover_calls(&n2).is_empty(), "{report}");
+    assert!(observe::isolate_calls(&n1).is_empty(), "{report}");
+    assert!(
+        held(&n1).is_empty() && !isolated_in_durable(&n2),
+        "{report}"
     );
 }
