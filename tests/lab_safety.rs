@@ -9,7 +9,9 @@
 //!   services at any time.
 //! - Restarts with durable state: a cut-off, isolated node restarted stays isolated (its
 //!   isolate hook runs again, it claims nothing) until the heal and the hand-back; a holder
-//!   restarted still holds (its takeover hook runs again) until it hands back.
+//!   restarted still holds (its takeover hook runs again) until it hands back; and an
+//!   isolation begun under the `manual` rejoin policy stays manual across a restart whose
+//!   configuration says `resume_on_heal: true` (the policy is kept in the durable state).
 //!
 //! Assertions read decisions — the daemons' log records, hook marker files, the durable state
 //! files — never how long something took. Needs root and network namespaces (CI runs it as
@@ -450,4 +452,76 @@ fn restarted_isolated_node_and_restarted_holder_keep_their_roles() {
         held(&n1).is_empty() && !isolated_in_durable(&n2),
         "{report}"
     );
+
+    // 3. The rejoin policy of an isolation survives a restart: n2 isolated under `manual`,
+    // restarted with a configuration that says resume_on_heal: true, stays isolated after
+    // the heal until the operator's `hadiag rejoin`.
+    let original = std::fs::read_to_string(&n2.config).expect("n2 config");
+    std::fs::write(
+        &n2.config,
+        format!("{original}policy:\n  resume_on_heal: false\n"),
+    )
+    .expect("write n2 config");
+    let killed2 = LabFault::NodeKilled { node: n("n2") };
+    lab.inject(&killed2);
+    lab.heal(&killed2);
+    lab.healthy("healthy with n2 under the manual policy");
+    let (from1, from2) = (observe::log_offset(&n1), observe::log_offset(&n2));
+    for f in &cut {
+        lab.inject(f);
+    }
+    lab.wait_record("n2", from2, "isolating this node", &[]);
+    lab.wait_record("n1", from1, "taking over", &["peer=n2"]);
+    assert_eq!(durable(&n2)["rejoin"], "manual", "{}", durable(&n2));
+    std::fs::write(&n2.config, &original).expect("restore n2 config");
+    lab.inject(&killed2);
+    let restart2 = observe::log_offset(&n2);
+    lab.heal(&killed2);
+    lab.wait_record(
+        "n2",
+        restart2,
+        "isolated under the manual rejoin policy before this start",
+        &[],
+    );
+    for f in cut.iter().rev() {
+        lab.heal(f);
+    }
+    // n2 hears n1 again and sees nothing wrong, yet stays isolated: held for three times
+    // self_fence_after (the automatic rejoin would need one).
+    wait_for("n2 to see the heal while isolated", WAIT, || {
+        observe::node_verdict_api(&nl2).is_ok_and(|v| v.kind == "healthy" && v.isolated)
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", lab.report()));
+    let hold = hadiag::lab::config::self_fence_after(lab.cluster.layout()) * 3;
+    let until = std::time::Instant::now() + hold;
+    while std::time::Instant::now() < until {
+        let v = observe::node_verdict_api(&nl2);
+        assert!(
+            v.as_ref().map_or(true, |v| v.isolated),
+            "n2 left a manual isolation by itself: {v:?}\n{}",
+            lab.report()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let ev = observe::log_events_since(&n2, restart2);
+    assert_eq!(count(&ev, "left isolation"), 0, "{}", lab.report());
+    assert!(held(&n1).len() == 1, "{}", durable(&n1));
+    // The operator lets it rejoin: n1 hands back, n2 rejoins, the pin goes.
+    let out = std::process::Command::new(daemon_exe())
+        .args(["rejoin", "--config"])
+        .arg(&n2.config)
+        .args(["--node", "n2"])
+        .output()
+        .expect("run hadiag rejoin");
+    let said =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("left isolation") || said.contains("still isolated"),
+        "hadiag rejoin: {said}"
+    );
+    let hand_back = lab.wait_record("n1", from1, "peer is back: hand back", &["peer=n2"]);
+    let rejoined = lab.wait_record("n2", restart2, "left isolation: rejoined", &[]);
+    lab.healthy("healthy after the operator's rejoin");
+    assert!(hand_back.at <= rejoined.at, "{}", lab.report());
+    assert!(durable(&n2)["rejoin"].is_null(), "{}", durable(&n2));
 }
