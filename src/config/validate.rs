@@ -47,6 +47,15 @@ pub fn fence_margin(t: &crate::core::topology::Timing) -> Duration {
         .saturating_add(FENCE_SLACK)
 }
 
+/// The longest isolate-hook run `t` leaves room for (zero when none): `fence_deadline −
+/// self_fence_after − margin`. `check-config` refuses an isolate hook whose
+/// [`isolate_hook_longest`] reaches it; a simulation drawing hook durations "up to their
+/// timeouts" draws below it, so it explores exactly the configurations the loader accepts.
+pub fn isolate_hook_room(t: &crate::core::topology::Timing) -> Duration {
+    t.fence_deadline
+        .saturating_sub(t.self_fence_after.saturating_add(fence_margin(t)))
+}
+
 /// The longest an isolate hook may run: every attempt to its timeout, with the pauses
 /// between them (`timeout × (retries + 1) + retry_backoff × retries`).
 ///
@@ -856,13 +865,14 @@ fn resolve(cx: &mut Ctx, raw: Raw, source: &Path) -> Option<Config> {
 fn check_isolate_hook_margin(cx: &mut Ctx, raw: &Raw, h: &HookSpec, margin: Duration) {
     let t = &raw.timing;
     let longest = isolate_hook_longest(h);
+    let room = isolate_hook_room(t);
+    if longest < room {
+        return;
+    }
     let needed = t
         .self_fence_after
         .saturating_add(margin)
         .saturating_add(longest);
-    if t.fence_deadline > needed {
-        return;
-    }
     let run = if h.retries == 0 {
         format!("timeout {}", duration::format(h.timeout))
     } else {
@@ -874,9 +884,6 @@ fn check_isolate_hook_margin(cx: &mut Ctx, raw: &Raw, h: &HookSpec, margin: Dura
             h.retries
         )
     };
-    let room = t
-        .fence_deadline
-        .saturating_sub(t.self_fence_after.saturating_add(margin));
     let shorten = if room.is_zero() {
         String::new()
     } else {
@@ -1028,6 +1035,10 @@ mod tests {
             ..h.clone()
         };
         assert_eq!(isolate_hook_longest(&no_pause), Duration::from_millis(6002));
+        assert_eq!(
+            isolate_hook_room(&Timing::default()),
+            Duration::from_millis(1400)
+        );
         // Defaults: self_fence_after 2s + margin 1.6s; a 1.3s hook fits 5s, a 1.4s one not.
         let text = |timeout: &str| {
             format!(
