@@ -5,7 +5,7 @@
 
 use hadiag::config::{self, AlertAction, Config, WebhookFormat};
 use hadiag::core::diagnosis::{Component, VerdictKind};
-use hadiag::core::topology::{NetworkId, NodeId, Transport};
+use hadiag::core::topology::{NetworkId, NodeId, Timing, Transport};
 use proptest::prelude::*;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -55,7 +55,14 @@ fn two_node_example_resolves_to_the_design_topology() {
         ("eth2", Some("203.0.113.2".to_string()))
     );
     assert_eq!(n2.disk.as_deref(), Some("/dev/vda"));
-    assert_eq!(t.timing, Default::default());
+    // Defaults, except a fence_deadline that leaves room for the isolate hook's 10 s.
+    assert_eq!(
+        t.timing,
+        Timing {
+            fence_deadline: Duration::from_secs(15),
+            ..Default::default()
+        }
+    );
     assert_eq!(t.thresholds, Default::default());
     assert_eq!(c.auth.key_id, "k1");
     assert_eq!(c.auth.key.len(), 32);
@@ -75,7 +82,7 @@ fn two_node_example_resolves_to_the_design_topology() {
     let iso = c.hooks.isolate.as_ref().expect("isolate hook");
     assert_eq!(
         (iso.retries, iso.timeout, iso.retry_backoff),
-        (2, Duration::from_secs(30), Duration::from_secs(1))
+        (0, Duration::from_secs(10), Duration::from_secs(1))
     );
     assert!(c.hooks.fence.is_none());
     assert_eq!(c.alerts.len(), 2);
@@ -331,13 +338,13 @@ fn api_token_file_and_exposed_listen() {
 #[test]
 fn anchors_and_merge_keys_work_and_keep_places() {
     let key = "auth: { key_id: k1, key: 00112233445566778899aabbccddeeff }";
-    let extra = "hooks:\n  isolate: &h { command: [logger, x], timeout: 5s }\n  takeover: *h\n  fence: { <<: *h, retries: 3 }\n";
+    let extra = "hooks:\n  isolate: &h { command: [logger, x], timeout: 1s }\n  takeover: *h\n  fence: { <<: *h, retries: 3 }\n";
     let (_d, cfg) = temp_config(key, extra);
     let c = config::load(&cfg).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(c.hooks.isolate, c.hooks.takeover);
     assert_eq!(
         c.hooks.fence.as_ref().map(|f| (f.retries, f.timeout)),
-        Some((3, Duration::from_secs(5)))
+        Some((3, Duration::from_secs(1)))
     );
     // An error inside a merged mapping still gets the nearest place (the merging mapping).
     let extra = "hooks:\n  isolate: &h { command: [logger, x], timeout: 5 }\n  fence: { <<: *h }\n";
@@ -423,7 +430,7 @@ fn check_config_cli_prints_topology_or_every_error() {
         "n1 /dev/ttyS0 <-> n2 /dev/ttyS0  115200 baud",
         "a peer path is silent after 300ms (100ms × 3)",
         "unreachable after 600ms (3 failures × 100ms + 300ms)",
-        "after 5s (must exceed 2s + margin 1.6s)",
+        "after 15s (must exceed 2s + margin 1.6s + isolate hook's longest run 10s)",
         "warning: config/two-node.yaml:",
         "local view of n2 (id 1):",
         "A: eth1 198.51.100.2 -> heartbeats to n1 198.51.100.1:7946; pings 198.51.100.254",

@@ -177,9 +177,9 @@ timing:
   disk_interval: 200ms
   disk_timeout: 500ms
   self_fence_after: 3s
-  fence_deadline: 8s
+  fence_deadline: 9s
 {monitors}hooks:
-  isolate: {{ command: [/bin/sh, -c, "echo isolate $HADIAG_NODE >> {hooklog}"], timeout: 5s }}
+  isolate: {{ command: [/bin/sh, -c, "echo isolate $HADIAG_NODE >> {hooklog}"], timeout: 1s }}
   takeover: {{ command: [/bin/sh, -c, "echo takeover $HADIAG_NODE $HADIAG_PEER >> {hooklog}"], timeout: 5s }}
 {fence}"#,
             auth = o.auth.clone().unwrap_or_else(|| K1.to_string()),

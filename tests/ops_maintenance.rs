@@ -23,11 +23,9 @@ fn exe() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_hadiag"))
 }
 
-/// The lab's fence_deadline (see `lab::config`): self_fence_after + 2 × detection + 1.5 s.
+/// The lab's fence_deadline (see `lab::config`).
 fn fence_deadline(c: &Cluster) -> Duration {
-    let l = c.layout();
-    let hb = l.heartbeat_interval_ms;
-    Duration::from_millis(hb * 10 + 2 * hb * u64::from(l.detect_multiplier) + 1500)
+    hadiag::lab::config::fence_deadline(c.layout())
 }
 
 fn node<'a>(c: &'a Cluster, n: &str) -> &'a NodeLayout {

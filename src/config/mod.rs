@@ -31,7 +31,9 @@ mod schema;
 mod suggest;
 mod validate;
 mod wire_size;
-pub use validate::{fence_margin, MAX_NETWORKS, MAX_NODES};
+pub use validate::{
+    fence_margin, isolate_hook_longest, isolate_hook_room, MAX_NETWORKS, MAX_NODES,
+};
 pub use wire_size::{worst_heartbeats, HeartbeatSize};
 
 pub use reload::{reload_plan, ReloadPlan};

@@ -2,7 +2,7 @@
 //! disks, timers with their effective detection deadlines, warnings and one node's own view.
 //! Used by `hadiag check-config` (and handy in daemon start-up logs). Pure formatting.
 
-use super::validate::fence_margin;
+use super::validate::{fence_margin, isolate_hook_longest};
 use super::{duration, AlertAction, Config, HookSpec, WebhookFormat};
 use crate::core::topology::{NodeId, Transport};
 use std::fmt::Write as _;
@@ -213,9 +213,20 @@ pub fn describe(c: &Config, local: Option<NodeId>) -> String {
         d(tm.self_fence_after),
         d(tm.detect_time().saturating_add(tm.self_fence_after))
     );
+    let isolate_run = c
+        .hooks
+        .isolate
+        .as_ref()
+        .map(|h| {
+            format!(
+                " + isolate hook's longest run {}",
+                d(isolate_hook_longest(h))
+            )
+        })
+        .unwrap_or_default();
     let _ = writeln!(
         o,
-        "  fence deadline    a node that reaches its references treats a silent peer as gone after {} (must exceed {} + margin {})",
+        "  fence deadline    a node that reaches its references treats a silent peer as gone after {} (must exceed {} + margin {}{isolate_run})",
         d(tm.fence_deadline),
         d(tm.self_fence_after),
         d(margin)

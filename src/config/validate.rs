@@ -47,6 +47,30 @@ pub fn fence_margin(t: &crate::core::topology::Timing) -> Duration {
         .saturating_add(FENCE_SLACK)
 }
 
+/// The longest isolate-hook run `t` leaves room for (zero when none): `fence_deadline −
+/// self_fence_after − margin`. `check-config` refuses an isolate hook whose
+/// [`isolate_hook_longest`] reaches it; a simulation drawing hook durations "up to their
+/// timeouts" draws below it, so it explores exactly the configurations the loader accepts.
+pub fn isolate_hook_room(t: &crate::core::topology::Timing) -> Duration {
+    t.fence_deadline
+        .saturating_sub(t.self_fence_after.saturating_add(fence_margin(t)))
+}
+
+/// The longest an isolate hook may run: every attempt to its timeout, with the pauses
+/// between them (`timeout × (retries + 1) + retry_backoff × retries`).
+///
+/// Why it matters: a cut-off node starts its isolate hook once `self_fence_after` has passed,
+/// and the services are down only when the hook ends; the peer takes over at
+/// `fence_deadline`, so the whole run must fit between the two (after [`fence_margin`]).
+pub fn isolate_hook_longest(h: &HookSpec) -> Duration {
+    let attempts = h.retries.saturating_add(1);
+    // The runner pauses at least 1 ms between attempts (see `daemon::hooks::run_hook`).
+    let backoff = h.retry_backoff.max(Duration::from_millis(1));
+    h.timeout
+        .saturating_mul(attempts)
+        .saturating_add(backoff.saturating_mul(h.retries))
+}
+
 fn loc_of(e: &serde_yaml::Error) -> Option<Location> {
     e.location().map(|l| Location {
         line: l.line(),
@@ -580,6 +604,8 @@ fn resolve(cx: &mut Ctx, raw: Raw, source: &Path) -> Option<Config> {
                 duration::format(t.self_fence_after.saturating_add(margin)),
             ),
         );
+    } else if let Some(h) = &raw.hooks.isolate {
+        check_isolate_hook_margin(cx, &raw, h, margin);
     }
 
     // Auth: the signing key, then the further accepted keys (rotation).
@@ -834,6 +860,59 @@ fn resolve(cx: &mut Ctx, raw: Raw, source: &Path) -> Option<Config> {
 }
 
 /// The key bytes of one `key_id` + `key_file`/`key` entry under `path` (None after an error).
+/// The isolate hook must have ended before the peer takes over: `fence_deadline >
+/// self_fence_after + margin + the hook's longest run` (see [`isolate_hook_longest`]).
+fn check_isolate_hook_margin(cx: &mut Ctx, raw: &Raw, h: &HookSpec, margin: Duration) {
+    let t = &raw.timing;
+    let longest = isolate_hook_longest(h);
+    let room = isolate_hook_room(t);
+    if longest < room {
+        return;
+    }
+    let needed = t
+        .self_fence_after
+        .saturating_add(margin)
+        .saturating_add(longest);
+    let run = if h.retries == 0 {
+        format!("timeout {}", duration::format(h.timeout))
+    } else {
+        format!(
+            "timeout {} × {} attempts + retry_backoff {} × {}",
+            duration::format(h.timeout),
+            h.retries + 1,
+            duration::format(h.retry_backoff),
+            h.retries
+        )
+    };
+    let shorten = if room.is_zero() {
+        String::new()
+    } else {
+        format!(
+            ", or make the isolate hook end within {} (timeout × attempts + pauses)",
+            duration::format(room)
+        )
+    };
+    let place = if raw.timing_written.contains(&"fence_deadline") {
+        "timing.fence_deadline".to_string()
+    } else if cx.index_has("hooks.isolate.timeout") {
+        "hooks.isolate.timeout".to_string()
+    } else {
+        "hooks.isolate".to_string()
+    };
+    cx.value_error(
+        &place,
+        format!(
+            "fence_deadline ({}) must be greater than self_fence_after ({}) + margin {} + the isolate hook's longest run {} ({run}) = {}: a cut-off node starts its isolate hook after self_fence_after and its services are down only when the hook ends, so with these values the peer may take over while they still run; raise fence_deadline above {}{shorten}",
+            duration::format(t.fence_deadline),
+            duration::format(t.self_fence_after),
+            duration::format(margin),
+            duration::format(longest),
+            duration::format(needed),
+            duration::format(needed),
+        ),
+    );
+}
+
 fn resolve_key(
     cx: &mut Ctx,
     base: &Path,
@@ -938,6 +1017,50 @@ mod tests {
         // The defaults satisfy their own rule.
         let d = Timing::default();
         assert!(d.fence_deadline > d.self_fence_after + fence_margin(&d));
+    }
+
+    /// The isolate hook's whole run must end before the peer takes over: accepted just
+    /// inside the bound, refused on it, with the numbers and both ways out.
+    #[test]
+    fn isolate_hook_must_end_before_the_peer_takes_over() {
+        let h = HookSpec {
+            command: vec!["true".into()],
+            timeout: Duration::from_secs(2),
+            retries: 2,
+            retry_backoff: Duration::from_millis(250),
+        };
+        assert_eq!(isolate_hook_longest(&h), Duration::from_millis(6500));
+        let no_pause = HookSpec {
+            retry_backoff: Duration::ZERO,
+            ..h.clone()
+        };
+        assert_eq!(isolate_hook_longest(&no_pause), Duration::from_millis(6002));
+        assert_eq!(
+            isolate_hook_room(&Timing::default()),
+            Duration::from_millis(1400)
+        );
+        // Defaults: self_fence_after 2s + margin 1.6s; a 1.3s hook fits 5s, a 1.4s one not.
+        let text = |timeout: &str| {
+            format!(
+                "cluster: c\nauth: {{ key_id: k, key: 00112233445566778899aabbccddeeff }}\n\
+                 networks:\n  A: {{ references: [198.51.100.254] }}\nnodes:\n  \
+                 n1: {{ interfaces: {{ A: {{ device: e1, address: 198.51.100.1 }} }} }}\n  \
+                 n2: {{ interfaces: {{ A: {{ device: e1, address: 198.51.100.2 }} }} }}\n\
+                 hooks:\n  isolate: {{ command: [x], timeout: {timeout} }}\n"
+            )
+        };
+        assert!(load_text(&text("1300ms"), Path::new("c.yaml")).is_ok());
+        let e = load_text(&text("1400ms"), Path::new("c.yaml")).unwrap_err();
+        assert_eq!(e.errors.len(), 1, "{e}");
+        let err = &e.errors[0];
+        assert_eq!(err.path, "hooks.isolate.timeout");
+        for needle in ["= 5s", "raise fence_deadline above 5s", "end within 1.4s"] {
+            assert!(
+                err.message.contains(needle),
+                "{needle:?} in {}",
+                err.message
+            );
+        }
     }
 
     #[test]

@@ -90,7 +90,7 @@ struct Driver {
     keys: Keyring,
     /// Where the durable state lives, and what was stored last.
     durable_path: PathBuf,
-    durable: crate::core::node::DurableState,
+    durable: super::durable::Stored,
     node: Node,
     stats: Arc<TransportStats>,
     nets: BTreeMap<NetworkId, NetLink>,
@@ -126,15 +126,19 @@ fn keyring(cfg: &Config) -> Result<Keyring, DaemonError> {
     Ok(k)
 }
 
-fn node_options(cfg: &Config) -> NodeOptions {
+/// The core's policy switches from `cfg`; the rejoin policy is the stricter of the
+/// configured one and the one the current isolation is bound by (`pinned`, kept in the
+/// durable state).
+fn node_options(cfg: &Config, pinned: Option<super::durable::StoredRejoin>) -> NodeOptions {
+    let configured = if cfg.policy.resume_on_heal {
+        RejoinPolicy::AfterHeal
+    } else {
+        RejoinPolicy::Manual
+    };
     NodeOptions {
         fence_hook: cfg.hooks.fence.is_some(),
         isolate_on_disk_failure: cfg.policy.isolate_on_disk_failure,
-        rejoin: if cfg.policy.resume_on_heal {
-            RejoinPolicy::AfterHeal
-        } else {
-            RejoinPolicy::Manual
-        },
+        rejoin: super::durable::effective(pinned, configured),
         ..NodeOptions::default()
     }
 }
@@ -344,9 +348,20 @@ impl Driver {
         }
     }
 
-    /// Stores the durable state when it changed (before the hooks the change asked for run).
+    /// Stores the durable state when it changed (before the hooks the change asked for run),
+    /// with the rejoin policy the current isolation is bound by.
     fn persist(&mut self) {
-        let now = self.node.durable();
+        let core = self.node.durable();
+        let rejoin = super::durable::pin(
+            self.durable.rejoin,
+            core.isolated.is_some(),
+            self.node.options().rejoin,
+        );
+        if rejoin != self.durable.rejoin {
+            // Pinned or released: the core follows the stricter of it and the configuration.
+            self.node.update_options(node_options(&self.cfg, rejoin));
+        }
+        let now = super::durable::Stored { core, rejoin };
         if now != self.durable {
             match super::durable::store(&self.durable_path, &now) {
                 Ok(()) => self.durable = now,
@@ -768,7 +783,8 @@ impl Driver {
         self.node
             .update_timing(new.topology.timing.clone(), new.topology.thresholds.clone());
         // Adding or removing the fence hook changes the core's policy, not only the command.
-        self.node.update_options(node_options(&new));
+        self.node
+            .update_options(node_options(&new, self.durable.rejoin));
         if let Some(o) = self.ops.as_mut() {
             o.reload(&new);
         }
@@ -857,7 +873,7 @@ pub async fn run(config_path: &FsPath, node: Option<&str>) -> Result<(), DaemonE
     let durable_path = cfg.state_dir.join(format!("durable-{me_name}.json"));
     let durable = super::durable::start(&durable_path, incarnation_now())
         .map_err(|e| DaemonError::Io(e.to_string()))?;
-    let incarnation = durable.incarnation;
+    let incarnation = durable.core.incarnation;
     let (obs_tx, mut obs_rx) = mpsc::channel(OBSERVATION_QUEUE);
     let (in_tx, mut in_rx) = mpsc::channel(INBOUND_QUEUE);
     let (hook_tx, mut hook_rx) = mpsc::channel(HOOK_RESULT_QUEUE);
@@ -866,10 +882,16 @@ pub async fn run(config_path: &FsPath, node: Option<&str>) -> Result<(), DaemonE
         topo.clone(),
         me,
         incarnation,
-        node_options(&cfg),
+        node_options(&cfg, durable.rejoin),
         clock.now(),
     );
-    node_core.restore(clock.now(), &durable);
+    if durable.core.isolated.is_some()
+        && durable.rejoin == Some(super::durable::StoredRejoin::Manual)
+        && cfg.policy.resume_on_heal
+    {
+        tracing::warn!("isolated under the manual rejoin policy before this start: the isolation still waits for `hadiag rejoin`, although the configuration now says resume_on_heal: true");
+    }
+    node_core.restore(clock.now(), &durable.core);
     let mut d = Driver {
         config_path: config_path.to_path_buf(),
         cfg,

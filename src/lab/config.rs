@@ -8,6 +8,7 @@
 
 use crate::lab::layout::{Layout, NodeLayout};
 use std::fmt::Write as _;
+use std::time::Duration;
 
 /// Marker files the lab's hook scripts append to, relative to the node directory.
 pub const ISOLATE_MARKER: &str = "markers/isolate";
@@ -16,6 +17,26 @@ pub const FENCE_MARKER: &str = "markers/fence";
 
 /// Baud rate of lab serial lines (a pty ignores it; kept realistic).
 pub const SERIAL_BAUD: u32 = 115_200;
+
+/// Timeout of the lab's isolate hook: the hook only appends a line to a marker file, so a
+/// second is ample even on a loaded machine, and it keeps `fence_deadline` short.
+pub const ISOLATE_HOOK_TIMEOUT_MS: u64 = 1000;
+/// Timeout of the lab's takeover hook (no margin depends on it).
+const TAKEOVER_HOOK_TIMEOUT_MS: u64 = 5000;
+
+/// The lab's `self_fence_after`: ten heartbeats.
+pub fn self_fence_after(layout: &Layout) -> Duration {
+    Duration::from_millis(layout.heartbeat_interval_ms * 10)
+}
+
+/// The lab's `fence_deadline`: the loader requires it to exceed `self_fence_after` +
+/// 2 × detection time + 1 s + the isolate hook's timeout (the cut-off node's hook has ended
+/// before its peer takes over); half a second more keeps the lab off the edge.
+pub fn fence_deadline(layout: &Layout) -> Duration {
+    let detect_ms = layout.heartbeat_interval_ms * u64::from(layout.detect_multiplier);
+    self_fence_after(layout)
+        + Duration::from_millis(2 * detect_ms + 1000 + ISOLATE_HOOK_TIMEOUT_MS + 500)
+}
 
 /// The YAML configuration for `node` (relative paths are relative to the node directory).
 pub fn render(layout: &Layout, node: &NodeLayout) -> String {
@@ -45,10 +66,16 @@ pub fn render(layout: &Layout, node: &NodeLayout) -> String {
     let _ = writeln!(y, "  reference_timeout: {}ms", hb * 3);
     let _ = writeln!(y, "  disk_interval: {}ms", hb * 2);
     let _ = writeln!(y, "  disk_timeout: {}ms", hb * 5);
-    let _ = writeln!(y, "  self_fence_after: {}ms", hb * 10);
-    // The loader requires fence_deadline > self_fence_after + 2 × detection time + 1 s.
-    let fence_ms = hb * 10 + 2 * hb * u64::from(layout.detect_multiplier) + 1500;
-    let _ = writeln!(y, "  fence_deadline: {fence_ms}ms");
+    let _ = writeln!(
+        y,
+        "  self_fence_after: {}ms",
+        self_fence_after(layout).as_millis()
+    );
+    let _ = writeln!(
+        y,
+        "  fence_deadline: {}ms",
+        fence_deadline(layout).as_millis()
+    );
     let _ = writeln!(y, "networks:");
     for net in &layout.networks {
         let _ = writeln!(y, "  {}:", net.name);
@@ -82,14 +109,17 @@ pub fn render(layout: &Layout, node: &NodeLayout) -> String {
         let _ = writeln!(y, "    disk: {}", n.disk.display());
     }
     let _ = writeln!(y, "hooks:");
-    for hook in ["isolate", "takeover"] {
+    for (hook, timeout_ms) in [
+        ("isolate", ISOLATE_HOOK_TIMEOUT_MS),
+        ("takeover", TAKEOVER_HOOK_TIMEOUT_MS),
+    ] {
         let _ = writeln!(y, "  {hook}:");
         let _ = writeln!(
             y,
             "    command: [{}]",
             node.hooks_dir.join(format!("{hook}.sh")).display()
         );
-        let _ = writeln!(y, "    timeout: 5s");
+        let _ = writeln!(y, "    timeout: {timeout_ms}ms");
     }
     y
 }
@@ -103,4 +133,33 @@ pub fn hook_script(node: &NodeLayout, marker: &str) -> String {
          cat > /dev/null\nexit 0\n",
         node.dir.join(marker).display()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lab::layout::LabSpec;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// Every lab config passes `check-config`, the isolate-hook margin included, for the
+    /// default and a slower heartbeat.
+    #[test]
+    fn rendered_configs_load() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (i, hb) in [100u64, 250].into_iter().enumerate() {
+            let mut spec = LabSpec::new(&format!("t{i}"), 3);
+            spec.heartbeat_interval = Duration::from_millis(hb);
+            let layout = spec.resolve(dir.path()).expect("layout");
+            std::fs::create_dir_all(layout.key_file.parent().expect("key dir")).expect("mkdir");
+            std::fs::write(&layout.key_file, [7u8; 32]).expect("key");
+            std::fs::set_permissions(&layout.key_file, std::fs::Permissions::from_mode(0o600))
+                .expect("chmod");
+            for node in &layout.nodes {
+                std::fs::create_dir_all(&node.dir).expect("node dir");
+                std::fs::write(&node.config, render(&layout, node)).expect("write");
+                let c = crate::config::load(&node.config).unwrap_or_else(|e| panic!("{e}"));
+                assert_eq!(c.topology.timing.fence_deadline, fence_deadline(&layout));
+            }
+        }
+    }
 }
