@@ -4,11 +4,12 @@
 //! its peer takes over — hook side effects (marker files) checked.
 //!
 //! The daemons are the `hadiag` binary of this package (`hadiag run --config … --node …`).
-//! Tests take a lock so only one lab runs at a time (2 shared cores; detection must not be
-//! starved by another lab). Nothing passes vacuously: a missing tool or privilege fails.
+//! At most two labs run at once (see `lab_slots`). Nothing passes vacuously: a missing tool
+//! or privilege fails.
 
 mod obs_common;
 
+mod lab_slots;
 use hadiag::lab::cluster::Cluster;
 use hadiag::lab::drill::{self, fmt_duration, DrillOptions, Expect, MatrixRow, RowResult};
 use hadiag::lab::fault::LabFault;
@@ -18,8 +19,6 @@ use hadiag::lab::sys;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-static ONE_LAB_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn daemon_exe() -> PathBuf {
     // The package's own binary; HADIAG_LAB_DAEMON_EXE overrides (scratch builds).
@@ -109,7 +108,7 @@ fn run_rows(lab: &mut Lab, rows: &[MatrixRow]) -> Vec<String> {
 
 #[test]
 fn fault_matrix_on_two_real_daemons() {
-    let _one = ONE_LAB_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let _slot = lab_slots::take();
     let mut lab = lab(LabSpec::two_node("e2e2"));
     // Rows 1 and 11 are held for 10 s here (the design's 10 min for row 1 is the soak bench).
     let rows = drill::design_matrix(Duration::from_secs(10));
@@ -128,7 +127,7 @@ fn fault_matrix_on_two_real_daemons() {
 
 #[test]
 fn three_nodes_classify_and_isolate_alike() {
-    let _one = ONE_LAB_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let _slot = lab_slots::take();
     let mut lab = lab(LabSpec::new("e2e3", 3));
     let all = vec!["n1".to_string(), "n2".to_string(), "n3".to_string()];
     let n = |s: &str| s.to_string();
@@ -218,7 +217,7 @@ fn three_nodes_classify_and_isolate_alike() {
 
 #[test]
 fn flapping_nic_never_isolates_anyone() {
-    let _one = ONE_LAB_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let _slot = lab_slots::take();
     let mut lab = lab(LabSpec::two_node("flap"));
     let fault = LabFault::NicDown {
         node: "n2".into(),
@@ -283,7 +282,7 @@ fn flapping_nic_never_isolates_anyone() {
 
 #[test]
 fn cut_off_node_isolates_itself_and_peer_takes_over() {
-    let _one = ONE_LAB_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let _slot = lab_slots::take();
     let mut lab = lab(LabSpec::two_node("cut"));
     let row = drill::design_matrix(Duration::ZERO)
         .into_iter()
@@ -583,7 +582,7 @@ fn hadiag_in(n: &hadiag::lab::layout::NodeLayout, args: &[&str]) -> String {
 /// and `explain` run live against n1's daemon during the incident.
 #[test]
 fn operators_are_paged_and_can_explain_real_incidents() {
-    let _one = ONE_LAB_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let _slot = lab_slots::take();
     sys::require_root().expect("end-to-end lab tests need root (CI runs them as root)");
     let root = tempfile::tempdir().expect("temp dir");
     let mut cluster =

@@ -16,8 +16,9 @@
 //! Assertions read decisions — the daemons' log records, hook marker files, the durable state
 //! files — never how long something took. Needs root and network namespaces (CI runs it as
 //! root); every namespace, link and process is torn down by the lab's guard, also on failure.
-//! One lab at a time: detection on 2 shared cores must not be starved by another lab.
+//! At most two labs at once (see `lab_slots`).
 
+mod lab_slots;
 use hadiag::lab::cluster::{wait_for, Cluster};
 use hadiag::lab::drill;
 use hadiag::lab::fault::LabFault;
@@ -25,10 +26,7 @@ use hadiag::lab::layout::{LabSpec, NodeLayout};
 use hadiag::lab::observe::{self, LogEvent};
 use hadiag::lab::sys;
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::time::Duration;
-
-static ONE_LAB_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// Generous bound on any one awaited decision (the lab's fence_deadline is about 4 s).
 const WAIT: Duration = Duration::from_secs(40);
@@ -211,7 +209,7 @@ fn isolated_in_durable(nl: &NodeLayout) -> bool {
 
 #[test]
 fn non_transitive_partition_isolates_and_takes_over_nobody() {
-    let _one = ONE_LAB_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let _slot = lab_slots::take();
     // Serial chain n1–n2–n3: n1 and n3 share no serial line.
     let mut lab = Lab::start(LabSpec::new("s10nt", 3));
     for f in [
@@ -325,7 +323,7 @@ fn freeze_thaw_round(lab: &mut Lab, label: &str) {
 
 #[test]
 fn frozen_node_thawed_with_and_without_serial_never_leaves_two_holders() {
-    let _one = ONE_LAB_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let _slot = lab_slots::take();
     let mut lab = Lab::start(LabSpec::two_node("s10fz"));
     freeze_thaw_round(&mut lab, "with the serial line");
     lab.healthy("both healthy after the thaw");
@@ -366,7 +364,7 @@ fn cut_off_n2() -> Vec<LabFault> {
 
 #[test]
 fn restarted_isolated_node_and_restarted_holder_keep_their_roles() {
-    let _one = ONE_LAB_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let _slot = lab_slots::take();
     let mut lab = Lab::start(LabSpec::two_node("s10rs"));
     let (n1, n2) = (lab.node("n1"), lab.node("n2"));
 
