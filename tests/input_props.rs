@@ -258,6 +258,38 @@ proptest! {
         }
     }
 
+    // --- The API's refusals say what was wrong. ---
+
+    #[test]
+    fn a_bad_request_gets_a_4xx_naming_what_was_wrong(
+        value in "[A-Za-z0-9:._-]{1,24}",
+        which in 0usize..4,
+    ) {
+        let (target, auth, status, needle) = match which {
+            0 => (format!("/api/v1/incidents?since={value}"), true, 400, format!("bad 'since' value {value:?}")),
+            1 => (format!("/api/v1/incidents?{value}=1"), true, 400, format!("unknown query parameter {value:?}")),
+            2 => (format!("/api/v1/incidents/{value}"), true, 400, format!("bad incident id {value:?}")),
+            _ => (format!("/api/v1/{value}"), false, 401, "missing or wrong bearer token".to_string()),
+        };
+        // Values that happen to be valid (a span like `5m`, an id like `n1-3`) are not refusals.
+        let valid = match which {
+            0 => hadiag::http::server::parse_since(&value, chrono::Utc::now()).is_ok(),
+            1 => value == "since",
+            2 => hadiag::journal::record::parse_incident_ref(&value).is_some(),
+            _ => false,
+        };
+        let auth = if auth { "Authorization: Bearer fuzz-token\r\n" } else { "" };
+        let req = format!("GET {target} HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n");
+        let out = String::from_utf8(http_exchange(req.as_bytes())).unwrap();
+        if !valid {
+            prop_assert!(out.starts_with(&format!("HTTP/1.1 {status} ")), "{}", out);
+            let body = &out[out.find("\r\n\r\n").unwrap() + 4..];
+            let v: serde_json::Value = serde_json::from_str(body).unwrap();
+            let msg = v["error"].as_str().unwrap();
+            prop_assert!(msg.contains(&needle), "{} lacks {}", msg, needle);
+        }
+    }
+
     // --- Configuration errors name the field and the line. ---
 
     #[test]

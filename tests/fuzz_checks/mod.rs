@@ -292,48 +292,7 @@ pub fn journal_text(data: &[u8]) {
 /// (hyper's parser, then [`hadiag::http::server::route`]) over an in-memory pipe. Whatever arrives,
 /// the server answers with well-formed responses and never with a 5xx.
 pub fn http_request(data: &[u8]) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    thread_local! {
-        static RT: tokio::runtime::Runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        static STATE: hadiag::http::ApiState = {
-            let t = topology();
-            let metrics = hadiag::http::Metrics::new(&t, NodeId(0), &["httpd".to_string()])
-                .expect("metrics");
-            hadiag::http::ApiState::new(&t, NodeId(0), metrics, Some("fuzz-token".into()))
-        };
-    }
-    let state = STATE.with(|s| s.clone());
-    let out = RT.with(|rt| {
-        rt.block_on(async move {
-            let (client, server) = tokio::io::duplex(64 * 1024);
-            let svc = hyper::service::service_fn(move |req| {
-                let state = state.clone();
-                async move {
-                    Ok::<_, std::convert::Infallible>(hadiag::http::server::route(&state, &req))
-                }
-            });
-            let mut b = hyper::server::conn::http1::Builder::new();
-            b.timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(hadiag::http::server::HEADER_TIMEOUT)
-                .max_buf_size(64 * 1024);
-            let conn = b.serve_connection(hyper_util::rt::TokioIo::new(server), svc);
-            let (mut rd, mut wr) = tokio::io::split(client);
-            let send = async move {
-                let _ = wr.write_all(data).await;
-                let _ = wr.shutdown().await;
-            };
-            let recv = async move {
-                let mut out = Vec::new();
-                let _ = rd.read_to_end(&mut out).await;
-                out
-            };
-            let (_, _, out) = tokio::join!(send, conn, recv);
-            out
-        })
-    });
+    let out = http_exchange(data);
     // Every response hyper wrote starts with a status line; none is a server error.
     let text = String::from_utf8_lossy(&out);
     for status in text
@@ -350,4 +309,53 @@ pub fn http_request(data: &[u8]) {
     if !out.is_empty() {
         assert!(out.starts_with(b"HTTP/1.1 "), "not a response: {text:?}");
     }
+}
+
+/// The bytes the API server answers to `data` sent on one connection (token `fuzz-token`).
+pub fn http_exchange(data: &[u8]) -> Vec<u8> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    thread_local! {
+        static RT: tokio::runtime::Runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        static STATE: hadiag::http::ApiState = {
+            let t = topology();
+            let metrics = hadiag::http::Metrics::new(&t, NodeId(0), &["httpd".to_string()])
+                .expect("metrics");
+            hadiag::http::ApiState::new(&t, NodeId(0), metrics, Some("fuzz-token".into()))
+        };
+    }
+    let state = STATE.with(|s| s.clone());
+    RT.with(|rt| {
+        rt.block_on(async move {
+            let (client, server) = tokio::io::duplex(64 * 1024);
+            let svc = hyper::service::service_fn(move |req| {
+                let state = state.clone();
+                async move {
+                    Ok::<_, std::convert::Infallible>(hadiag::http::server::route(&state, &req))
+                }
+            });
+            let mut b = hyper::server::conn::http1::Builder::new();
+            b.timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(hadiag::http::server::HEADER_TIMEOUT)
+                .max_buf_size(64 * 1024)
+                // The server's settings, except that the end of the request bytes (our write
+                // half closing) still lets the pending responses out, so they can be checked.
+                .half_close(true);
+            let conn = b.serve_connection(hyper_util::rt::TokioIo::new(server), svc);
+            let (mut rd, mut wr) = tokio::io::split(client);
+            let send = async move {
+                let _ = wr.write_all(data).await;
+                let _ = wr.shutdown().await;
+            };
+            let recv = async move {
+                let mut out = Vec::new();
+                let _ = rd.read_to_end(&mut out).await;
+                out
+            };
+            let (_, _, out) = tokio::join!(send, conn, recv);
+            out
+        })
+    })
 }
