@@ -5,11 +5,13 @@
 //! A's backlog — within the first round of lanes, not after it — and all are accepted. No
 //! timings: the test waits for events (drops counted, frames queued) and checks the order.
 
+#[path = "fuzz_checks/mod.rs"]
+mod fuzz_checks;
+
 use hadiag::core::node::{Node, NodeOptions};
 use hadiag::core::time::Instant;
 use hadiag::core::topology::{NetworkId, NodeId, Topology};
-use hadiag::core::view::{DiskHealth, View};
-use hadiag::core::wire::{encode, Body, Header, Keyring, Message, Path};
+use hadiag::core::wire::{encode, Keyring, Path};
 use hadiag::daemon::clock::Clock;
 use hadiag::transport::inbound::{channel, InboundRx};
 use hadiag::transport::udp::UdpLink;
@@ -25,23 +27,7 @@ const N2: NodeId = NodeId(1);
 const BEATS: usize = 20;
 
 fn heartbeat(t: &Topology, k: &Keyring, path: Path, sequence: u64) -> Vec<u8> {
-    let m = Message {
-        header: Header {
-            sender: N2,
-            incarnation: 1,
-            sequence,
-            path,
-        },
-        body: Body::Heartbeat {
-            view: View {
-                disk: DiskHealth::Ok,
-                ..View::default()
-            },
-            echo: vec![],
-        },
-        extensions: vec![],
-    };
-    encode(&m, t, k).expect("fits")
+    encode(&fuzz_checks::heartbeat(N2, 1, sequence, path), t, k).expect("fits")
 }
 
 fn free_port() -> u16 {
