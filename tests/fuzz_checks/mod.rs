@@ -253,13 +253,17 @@ pub fn config_text(data: &[u8]) {
 /// itself, and the incident book and `explain` take whatever was read.
 pub fn journal_text(data: &[u8]) {
     use hadiag::journal::{self, book::IncidentBook, record::Entry};
-    let dir = tempfile::tempdir().expect("temp dir");
-    let file = dir.path().join(journal::FILE_NAME);
+    thread_local! {
+        // One directory per thread, rewritten for each input (a fresh one costs more than
+        // the check).
+        static DIR: tempfile::TempDir = tempfile::tempdir().expect("temp dir");
+    }
+    let dir = DIR.with(|d| d.path().to_path_buf());
+    let file = dir.join(journal::FILE_NAME);
     std::fs::write(&file, data).expect("write journal");
-    let all = journal::read_journal(dir.path()).expect("journal readable");
+    let all = journal::read_journal(&dir).expect("journal readable");
     let mut streamed = Vec::new();
-    let recent =
-        journal::for_each_recent(dir.path(), u64::MAX, |e| streamed.push(e)).expect("readable");
+    let recent = journal::for_each_recent(&dir, u64::MAX, |e| streamed.push(e)).expect("readable");
     assert_eq!(
         all.entries.len() as u64,
         recent.entries,
