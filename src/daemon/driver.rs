@@ -11,10 +11,10 @@
 //! 3. feed it to the node with the current core time.
 //!
 //! Channel bounds: observations [`OBSERVATION_QUEUE`] (probes wait on a full queue, which only
-//! delays that probe), frames [`INBOUND_QUEUE`] shared by the paths with at most
-//! [`crate::transport::PATH_QUEUE`] waiting per path (receivers drop and count beyond it, so a
-//! flooded network never takes another path's room; UDP datagrams from non-peers are dropped
-//! before queueing), hook results [`HOOK_RESULT_QUEUE`]. Order of the wait: signals, hook
+//! delays that probe), frames in one lane per path of [`crate::transport::PATH_QUEUE`] each,
+//! taken in turn ([`crate::transport::inbound`]: receivers drop and count beyond a lane, so a
+//! flooded network neither takes another path's room nor delays its frames; UDP datagrams from
+//! non-peers are dropped before queueing), hook results [`HOOK_RESULT_QUEUE`]. Order of the wait: signals, hook
 //! results, the core's timer, observations, housekeeping, and inbound frames last.
 //!
 //! Signals: SIGTERM/SIGINT shut down cleanly — no new hooks, no retries, in-flight hook
@@ -42,7 +42,7 @@ use crate::probes::{self, OBSERVATION_QUEUE};
 use crate::transport::ethernet::EthernetLink;
 use crate::transport::serial::SerialLink;
 use crate::transport::udp::UdpLink;
-use crate::transport::{Inbound, TransportStats, INBOUND_QUEUE};
+use crate::transport::{Inbound, TransportStats};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::atomic::Ordering;
@@ -97,7 +97,7 @@ struct Driver {
     pending_nets: BTreeSet<NetworkId>,
     serial: BTreeMap<NodeId, SerialLink>,
     obs_tx: mpsc::Sender<Observation>,
-    in_tx: mpsc::Sender<Inbound>,
+    in_tx: crate::transport::InboundTx,
     hook_tx: mpsc::Sender<HookDone>,
     hooks: JoinSet<()>,
     shutdown_tx: watch::Sender<bool>,
@@ -261,6 +261,7 @@ impl Driver {
                 let link = EthernetLink::start(
                     net,
                     &iface.device,
+                    t.members(net).filter(|&n| n != self.me).count(),
                     self.clock,
                     self.in_tx.clone(),
                     self.stats.clone(),
@@ -325,6 +326,13 @@ impl Driver {
         let now = self.clock.now();
         match self.node.handle_datagram(now, f.path, &f.bytes, &self.keys) {
             Ok(a) => {
+                if let (crate::transport::Source::Ethernet(mac), Path::Network(n)) =
+                    (&f.source, f.path)
+                {
+                    if let Some(NetLink::Ethernet(l)) = self.nets.get(&n) {
+                        l.learn(a.sender, *mac);
+                    }
+                }
                 *self.received.entry((f.path, a.sender)).or_insert(0) += 1;
                 if let Some(o) = &self.ops {
                     o.received(f.path, a.token);
@@ -875,7 +883,7 @@ pub async fn run(config_path: &FsPath, node: Option<&str>) -> Result<(), DaemonE
         .map_err(|e| DaemonError::Io(e.to_string()))?;
     let incarnation = durable.core.incarnation;
     let (obs_tx, mut obs_rx) = mpsc::channel(OBSERVATION_QUEUE);
-    let (in_tx, mut in_rx) = mpsc::channel(INBOUND_QUEUE);
+    let (in_tx, mut in_rx) = crate::transport::inbound::channel();
     let (hook_tx, mut hook_rx) = mpsc::channel(HOOK_RESULT_QUEUE);
     let (shutdown_tx, _) = watch::channel(false);
     let mut node_core = Node::new(
@@ -1009,10 +1017,7 @@ pub async fn run(config_path: &FsPath, node: Option<&str>) -> Result<(), DaemonE
                 }
                 d.write_status();
             }
-            Some(f) = in_rx.recv() => {
-                d.stats.quota.release(f.path);
-                d.on_inbound(f);
-            }
+            f = in_rx.recv() => d.on_inbound(f),
         }
     }
     d.flush(); // a leave announced above goes out before the sockets close

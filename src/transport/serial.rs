@@ -109,7 +109,7 @@ impl SerialLink {
         baud: u32,
         refresh: Duration,
         clock: Clock,
-        inbound: mpsc::Sender<Inbound>,
+        inbound: super::InboundTx,
         observations: mpsc::Sender<Observation>,
         stats: Arc<TransportStats>,
     ) -> io::Result<SerialLink> {

@@ -13,7 +13,6 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
 
 /// The sending half of a network's UDP socket (the receive loop runs in its own task).
 #[derive(Debug)]
@@ -62,7 +61,7 @@ impl UdpLink {
         port: u16,
         peers: BTreeMap<NodeId, SocketAddr>,
         clock: Clock,
-        inbound: mpsc::Sender<Inbound>,
+        inbound: super::InboundTx,
         stats: Arc<TransportStats>,
     ) -> io::Result<(UdpLink, tokio::task::JoinHandle<()>)> {
         let (rx, tx) = bind(device, address, port)?;
@@ -124,7 +123,7 @@ impl UdpLink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transport::{PathQuota, PATH_QUEUE};
+    use crate::transport::inbound::channel;
     use std::sync::atomic::Ordering;
 
     /// A UDP port free on loopback right now (a link needs a fixed port: peers address it).
@@ -139,7 +138,7 @@ mod tests {
     #[tokio::test]
     async fn loopback_round_trip() {
         let stats = Arc::new(TransportStats::default());
-        let (tx, mut rx) = mpsc::channel(8);
+        let (tx, mut rx) = channel();
         let lo: IpAddr = "127.0.0.1".parse().unwrap();
         let port = free_port();
         let (a, _ha) = UdpLink::start(
@@ -156,8 +155,7 @@ mod tests {
         a.send(b"HADIAG/1 hello", None, &stats);
         let got = tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv())
             .await
-            .expect("datagram")
-            .unwrap();
+            .expect("datagram");
         assert_eq!(got.bytes, b"HADIAG/1 hello");
         assert_eq!(got.path, Path::Network(NetworkId(0)));
     }
@@ -167,7 +165,7 @@ mod tests {
     #[tokio::test]
     async fn datagrams_from_strangers_are_dropped_before_queueing() {
         let stats = Arc::new(TransportStats::default());
-        let (tx, mut rx) = mpsc::channel(8);
+        let (tx, mut rx) = channel();
         let lo: IpAddr = "127.0.0.1".parse().unwrap();
         let port = free_port();
         // The only peer is 127.0.0.2; datagrams from 127.0.0.1 are strangers.
@@ -191,8 +189,7 @@ mod tests {
         from_peer.send_to(b"HADIAG/1 hello", (lo, port)).unwrap();
         let got = tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv())
             .await
-            .expect("the peer's datagram")
-            .unwrap();
+            .expect("the peer's datagram");
         assert_eq!(
             got.bytes, b"HADIAG/1 hello",
             "a stranger's datagram was queued"
@@ -206,20 +203,5 @@ mod tests {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         assert_eq!(stats.inbound_dropped.load(Ordering::Relaxed), 0);
-    }
-
-    #[test]
-    fn a_flooded_path_fills_only_its_own_share() {
-        let q = PathQuota::default();
-        let a = Path::Network(NetworkId(0));
-        let mut admitted = 0;
-        while q.admit(a) {
-            admitted += 1;
-        }
-        assert_eq!(admitted, PATH_QUEUE);
-        assert!(q.admit(Path::Network(NetworkId(1))));
-        assert!(q.admit(Path::Serial));
-        q.release(a);
-        assert!(q.admit(a));
     }
 }

@@ -1,0 +1,8 @@
+//! Fuzz target: raw bytes on an HTTP/1.1 connection to the API router.
+//! The property lives in tests/fuzz_checks (shared with the stable proptests).
+#![no_main]
+
+#[path = "../../tests/fuzz_checks/mod.rs"]
+mod fuzz_checks;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| fuzz_checks::http_request(data));
