@@ -5,6 +5,7 @@ mod obs_common;
 
 use chrono::{TimeZone, Utc};
 use hadiag::core::diagnosis::{Component, VerdictKind};
+use hadiag::core::node::Event;
 use hadiag::core::time::Instant;
 use hadiag::core::view::Reach;
 use hadiag::journal::record::{ActionRecord, Entry, EntryKind, WallMap};
@@ -114,7 +115,7 @@ fn torn_last_line_is_tolerated_and_reported() {
     assert_eq!(rep.entries.len(), 3);
     assert_eq!(rep.problems.len(), 1);
     assert!(rep.problems[0].torn);
-    assert_eq!(rep.problems[0].line, 4);
+    assert_eq!(rep.problems[0].line, Some(4));
     assert!(
         rep.problems[0].to_string().contains("torn last line"),
         "{}",
@@ -278,12 +279,13 @@ fn explain_offline_from_journal() {
         "vip busy",
         "timeline",
         "no longer hears n2 on A",
-        "n2 reports: first view",
         "n2 reports: carrier A: yes → no",
         "incident n1-3 closed",
     ] {
         assert!(out.contains(want), "explain lacks {want:?}:\n{out}");
     }
+    // What came before the cluster was last all healthy is no lead-up.
+    assert!(!out.contains("first view"), "{out}");
     println!("--- hadiag explain --journal ---\n{out}");
 
     let (code, out, _) = run(&["explain", "n1-3", "--journal", d, "--json"]);
@@ -400,4 +402,201 @@ fn alert_lines_read_back() {
         }
         other => panic!("read back as {other:?}"),
     }
+}
+
+/// Two incidents in a row, as in the demo: the second one's timeline holds neither the first
+/// one's takeover nor its heal nor the hand-back that came after it closed; those stay with
+/// the first.
+#[test]
+fn explain_timeline_is_scoped_to_its_incident() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _guard = rt.enter();
+    let (handle, mut obs) = started_observer(dir.path());
+    healthy_then_n2a_goes_away(&mut obs);
+    obs.diagnosis(&attachment_n2a(600));
+    let first = incident(
+        3,
+        VerdictKind::AttachmentFailed,
+        vec![Component::Attachment(N2, A)],
+    );
+    obs.incident_opened(&first);
+    obs.event(&Event::TakeOver {
+        peer: N2,
+        incident: first.id,
+    });
+    // Heal: own view first, verdict, close; n2's healed view and the hand-back arrive after.
+    let all_heard = |other| {
+        view(
+            &[
+                (A, &[other], Reach::Yes, Reach::Yes),
+                (B, &[other], Reach::Yes, Reach::Yes),
+            ],
+            Some((other, true)),
+        )
+    };
+    obs.own_view(&all_heard(N2));
+    obs.diagnosis(&healthy(5000));
+    obs.incident_closed(&first, Duration::from_millis(4400), None);
+    obs.peer_view(N2, &all_heard(N1), Some(Duration::from_millis(40)));
+    obs.event(&Event::HandBack {
+        peer: N2,
+        incident: Some(first.id),
+    });
+    // Next row: n2 falls silent.
+    obs.own_view(&view(
+        &[
+            (A, &[], Reach::Yes, Reach::Yes),
+            (B, &[], Reach::Yes, Reach::Yes),
+        ],
+        Some((N2, false)),
+    ));
+    obs.diagnosis(&node_failed(9000));
+    obs.incident_opened(&incident(
+        4,
+        VerdictKind::NodeFailed,
+        vec![Component::Node(N2)],
+    ));
+    handle.flush();
+
+    let rep = read_journal(dir.path()).unwrap();
+    let book = IncidentBook::replay(&rep.entries);
+    let texts = |id: &str| -> Vec<String> {
+        book.get(id)
+            .unwrap_or_else(|| panic!("incident {id}"))
+            .timeline
+            .iter()
+            .map(|i| i.text.clone())
+            .collect()
+    };
+    let second = texts("n1-4");
+    for leaked in [
+        "taking over",
+        "n1-3",
+        "is back",
+        "hears ",
+        "n2 reports: hears ",
+    ] {
+        let hit = |t: &String| {
+            if leaked.starts_with("hears") || leaked.starts_with("n2 reports") {
+                t.starts_with(leaked)
+            } else {
+                t.contains(leaked)
+            }
+        };
+        assert!(
+            !second.iter().any(hit),
+            "n1-4's timeline holds {leaked:?} of the previous incident: {second:#?}"
+        );
+    }
+    for want in ["no longer hears n2 on B", "incident n1-4 opened"] {
+        assert!(
+            second.iter().any(|t| t.contains(want)),
+            "n1-4's timeline lacks {want:?}: {second:#?}"
+        );
+    }
+    let first = texts("n1-3");
+    for want in [
+        "taking over from n2 for incident n1-3",
+        "incident n1-3 closed",
+        "n2 is back; its services may return (incident n1-3)",
+    ] {
+        assert!(
+            first.iter().any(|t| t.contains(want)),
+            "n1-3's timeline lacks {want:?}: {first:#?}"
+        );
+    }
+}
+
+/// `explain --journal` reads a bounded tail: an incident in the newest 32 MiB is explained; one
+/// older than that is reported as beyond the read, with the way to reach it.
+#[test]
+fn explain_journal_reads_a_bounded_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = tempfile::tempdir().unwrap();
+    let new = tempfile::tempdir().unwrap();
+    let journal_of = |d: &std::path::Path, number: u32| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let _guard = rt.enter();
+        let (handle, mut obs) = started_observer(d);
+        healthy_then_n2a_goes_away(&mut obs);
+        obs.diagnosis(&attachment_n2a(600));
+        obs.incident_opened(&incident(
+            number,
+            VerdictKind::AttachmentFailed,
+            vec![Component::Attachment(N2, A)],
+        ));
+        handle.flush();
+        std::fs::read(d.join(FILE_NAME)).unwrap()
+    };
+    let mut rotated = journal_of(old.path(), 1);
+    // 40 MiB of notes after incident n1-1.
+    let pad = format!("{}\n", serde_json::to_string(&note(1)).unwrap());
+    while rotated.len() < 40 << 20 {
+        rotated.extend_from_slice(pad.as_bytes());
+    }
+    let live = dir.path().join(FILE_NAME);
+    std::fs::write(rotated_path(&live, 1), &rotated).unwrap();
+    std::fs::write(&live, journal_of(new.path(), 2)).unwrap();
+
+    let bin = env!("CARGO_BIN_EXE_hadiag");
+    let d = dir.path().to_str().unwrap();
+    let started = std::time::Instant::now();
+    let o = std::process::Command::new(bin)
+        .args(["explain", "--journal", d])
+        .output()
+        .unwrap();
+    println!(
+        "explain --journal over {} MiB: {:.2} s (reads the newest {} MiB)",
+        (rotated.len() >> 20) + 1,
+        started.elapsed().as_secs_f64(),
+        hadiag::journal::EXPLAIN_READ_BYTES >> 20
+    );
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(out.contains("incident n1-2"), "{out}");
+    let o = std::process::Command::new(bin)
+        .args(["explain", "n1-1", "--journal", d])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("no incident n1-1") && err.contains("only the newest 32 MiB were read"),
+        "{err}"
+    );
+    // The rotated file itself, read from its own end, reaches it.
+    let r1 = rotated_path(&live, 1);
+    let o = std::process::Command::new(bin)
+        .args(["explain", "n1-1", "--journal", r1.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "n1-1 lies 40 MiB back in that file"
+    );
+    // Trimmed to the cap from the rotated file's end, it is reached.
+    rotated.truncate(rotated.len() - (20 << 20));
+    std::fs::write(&r1, &rotated).unwrap();
+    let o = std::process::Command::new(bin)
+        .args(["explain", "n1-1", "--journal", r1.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("incident n1-1"));
 }

@@ -348,15 +348,24 @@ impl Observer {
                     text: format!("fencing {} for incident {id}", self.node(*peer)),
                 });
             }
-            Event::HandBack { peer, .. } => {
+            // The incident is named so `explain` files the line under it, not under the
+            // next incident's lead-up.
+            Event::HandBack { peer, incident } => {
                 self.record_now(EntryKind::Note {
-                    text: format!("{} is back; its services may return", self.node(*peer)),
+                    text: format!(
+                        "{} is back; its services may return{}",
+                        self.node(*peer),
+                        self.of_incident(*incident)
+                    ),
                 });
             }
-            Event::Rejoined { .. } => {
+            Event::Rejoined { incident } => {
                 self.metrics.set_isolated(false);
                 self.record_now(EntryKind::Note {
-                    text: "left isolation; services may run again".to_string(),
+                    text: format!(
+                        "left isolation; services may run again{}",
+                        self.of_incident(*incident)
+                    ),
                 });
             }
             // A verdict change raises an alert with the verdict's own headline: the journal
@@ -376,6 +385,13 @@ impl Observer {
 
     fn node(&self, n: NodeId) -> String {
         self.topo.node_name(n).to_string()
+    }
+
+    /// ` (incident n1-3)`, or nothing.
+    fn of_incident(&self, incident: Option<IncidentId>) -> String {
+        incident
+            .map(|i| format!(" (incident {})", incident_ref(&self.topo, i)))
+            .unwrap_or_default()
     }
 
     pub fn incident_agreed(&self, incident: &str, peer: &str) {
