@@ -413,6 +413,22 @@ async fn scrape_passes_promtool_and_covers_dashboard_and_rules() {
         .iter()
         .any(|v| v["type"] == "datasource"));
     assert!(!dash.contains("\"uid\": \"prometheus\""));
+    // The metrics reference documents every metric a scrape shows.
+    let doc = std::fs::read_to_string(format!("{root}/docs/metrics.md")).unwrap();
+    let undocumented: Vec<String> = sample_names(&scrape)
+        .into_iter()
+        .map(|n| {
+            ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|s| n.strip_suffix(s).map(str::to_string))
+                .unwrap_or(n)
+        })
+        .filter(|n| !doc.contains(&format!("`{n}")))
+        .collect();
+    assert!(
+        undocumented.is_empty(),
+        "docs/metrics.md lacks {undocumented:?}"
+    );
     let missing = dashboard_metrics_missing_from(&scrape);
     assert!(
         missing.is_empty(),
