@@ -7,7 +7,6 @@ mod obs_common;
 
 use chrono::Utc;
 use hadiag::alert::{AlertPipeline, DeliveryLimits};
-use hadiag::config::{AlertAction, AlertRule, AlertSelect};
 use hadiag::core::diagnosis::{Component, VerdictKind};
 use hadiag::core::observation::{DiskOutcome, EchoOutcome, MonitorOutcome, Observation, Probe};
 use hadiag::core::time::Instant;
@@ -144,17 +143,7 @@ async fn start(token: Option<&str>) -> Running {
     )
     .unwrap();
     // An alert rule, so the delivery series exist (exec `true` never fires here: no tick).
-    let rule = AlertRule {
-        name: "page".into(),
-        select: AlertSelect::default(),
-        after: 1,
-        every: None,
-        upalert: true,
-        action: AlertAction::Exec {
-            command: vec!["true".into()],
-            timeout: Duration::from_secs(5),
-        },
-    };
+    let rule = exec_rule(vec!["true".into()]);
     obs.set_alerts(AlertPipeline::new(
         &t,
         vec![rule],

@@ -4,7 +4,7 @@
 mod obs_common;
 
 use chrono::{TimeZone, Utc};
-use hadiag::core::diagnosis::{Component, VerdictKind};
+use hadiag::core::diagnosis::{Component, IncidentSummary, VerdictKind};
 use hadiag::core::node::Event;
 use hadiag::core::time::Instant;
 use hadiag::core::view::Reach;
@@ -181,52 +181,68 @@ fn started_observer(dir: &std::path::Path) -> (JournalHandle, Observer) {
     (handle, obs)
 }
 
-/// Writes a journal as the daemon does during fault #4 and its heal.
-fn write_incident_journal(dir: &std::path::Path) {
+/// Runs `f` on n1's Observer journaling into `dir` (inside a runtime, as the daemon does),
+/// then waits until the journal is on disk.
+fn journal_with<T>(dir: &std::path::Path, f: impl FnOnce(&mut Observer) -> T) -> T {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     let _guard = rt.enter();
     let (handle, mut obs) = started_observer(dir);
-    healthy_then_n2a_goes_away(&mut obs);
+    let out = f(&mut obs);
+    handle.flush();
+    out
+}
+
+/// Fault #4 (n2's NIC on A) as the daemon journals it, up to incident `n1-<number>` opening.
+fn n2a_incident(obs: &mut Observer, number: u32) -> IncidentSummary {
+    healthy_then_n2a_goes_away(obs);
     obs.diagnosis(&attachment_n2a(600));
-    obs.incident_opened(&incident(
-        3,
+    let inc = incident(
+        number,
         VerdictKind::AttachmentFailed,
         vec![Component::Attachment(N2, A)],
-    ));
-    obs.incident_agreed("n1-3", "n2");
-    obs.action(
-        Some("n1-3"),
-        ActionRecord {
-            action: "takeover".into(),
-            target: Some("n2".into()),
-            ok: false,
-            exit_status: Some(3),
-            duration_seconds: 1.5,
-            output_head: "vip busy\n".into(),
-            ..Default::default()
-        },
     );
-    obs.own_view(&view(
-        &[
-            (A, &[N2], Reach::Yes, Reach::Yes),
-            (B, &[N2], Reach::Yes, Reach::Yes),
-        ],
-        Some((N2, true)),
-    ));
-    obs.diagnosis(&healthy(5000));
-    obs.incident_closed(
-        &incident(
-            3,
-            VerdictKind::AttachmentFailed,
-            vec![Component::Attachment(N2, A)],
-        ),
-        Duration::from_millis(4400),
-        None,
-    );
-    handle.flush();
+    obs.incident_opened(&inc);
+    inc
+}
+
+/// Writes a journal as the daemon does during fault #4 and its heal.
+fn write_incident_journal(dir: &std::path::Path) {
+    journal_with(dir, |obs| {
+        n2a_incident(obs, 3);
+        obs.incident_agreed("n1-3", "n2");
+        obs.action(
+            Some("n1-3"),
+            ActionRecord {
+                action: "takeover".into(),
+                target: Some("n2".into()),
+                ok: false,
+                exit_status: Some(3),
+                duration_seconds: 1.5,
+                output_head: "vip busy\n".into(),
+                ..Default::default()
+            },
+        );
+        obs.own_view(&view(
+            &[
+                (A, &[N2], Reach::Yes, Reach::Yes),
+                (B, &[N2], Reach::Yes, Reach::Yes),
+            ],
+            Some((N2, true)),
+        ));
+        obs.diagnosis(&healthy(5000));
+        obs.incident_closed(
+            &incident(
+                3,
+                VerdictKind::AttachmentFailed,
+                vec![Component::Attachment(N2, A)],
+            ),
+            Duration::from_millis(4400),
+            None,
+        );
+    });
 }
 
 #[test]
@@ -410,57 +426,45 @@ fn alert_lines_read_back() {
 #[test]
 fn explain_timeline_is_scoped_to_its_incident() {
     let dir = tempfile::tempdir().unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let _guard = rt.enter();
-    let (handle, mut obs) = started_observer(dir.path());
-    healthy_then_n2a_goes_away(&mut obs);
-    obs.diagnosis(&attachment_n2a(600));
-    let first = incident(
-        3,
-        VerdictKind::AttachmentFailed,
-        vec![Component::Attachment(N2, A)],
-    );
-    obs.incident_opened(&first);
-    obs.event(&Event::TakeOver {
-        peer: N2,
-        incident: first.id,
-    });
-    // Heal: own view first, verdict, close; n2's healed view and the hand-back arrive after.
-    let all_heard = |other| {
-        view(
+    journal_with(dir.path(), |obs| {
+        let first = n2a_incident(obs, 3);
+        obs.event(&Event::TakeOver {
+            peer: N2,
+            incident: first.id,
+        });
+        // Heal: own view first, verdict, close; n2's healed view and the hand-back arrive after.
+        let all_heard = |other| {
+            view(
+                &[
+                    (A, &[other], Reach::Yes, Reach::Yes),
+                    (B, &[other], Reach::Yes, Reach::Yes),
+                ],
+                Some((other, true)),
+            )
+        };
+        obs.own_view(&all_heard(N2));
+        obs.diagnosis(&healthy(5000));
+        obs.incident_closed(&first, Duration::from_millis(4400), None);
+        obs.peer_view(N2, &all_heard(N1), Some(Duration::from_millis(40)));
+        obs.event(&Event::HandBack {
+            peer: N2,
+            incident: Some(first.id),
+        });
+        // Next row: n2 falls silent.
+        obs.own_view(&view(
             &[
-                (A, &[other], Reach::Yes, Reach::Yes),
-                (B, &[other], Reach::Yes, Reach::Yes),
+                (A, &[], Reach::Yes, Reach::Yes),
+                (B, &[], Reach::Yes, Reach::Yes),
             ],
-            Some((other, true)),
-        )
-    };
-    obs.own_view(&all_heard(N2));
-    obs.diagnosis(&healthy(5000));
-    obs.incident_closed(&first, Duration::from_millis(4400), None);
-    obs.peer_view(N2, &all_heard(N1), Some(Duration::from_millis(40)));
-    obs.event(&Event::HandBack {
-        peer: N2,
-        incident: Some(first.id),
+            Some((N2, false)),
+        ));
+        obs.diagnosis(&node_failed(9000));
+        obs.incident_opened(&incident(
+            4,
+            VerdictKind::NodeFailed,
+            vec![Component::Node(N2)],
+        ));
     });
-    // Next row: n2 falls silent.
-    obs.own_view(&view(
-        &[
-            (A, &[], Reach::Yes, Reach::Yes),
-            (B, &[], Reach::Yes, Reach::Yes),
-        ],
-        Some((N2, false)),
-    ));
-    obs.diagnosis(&node_failed(9000));
-    obs.incident_opened(&incident(
-        4,
-        VerdictKind::NodeFailed,
-        vec![Component::Node(N2)],
-    ));
-    handle.flush();
 
     let rep = read_journal(dir.path()).unwrap();
     let book = IncidentBook::replay(&rep.entries);
@@ -519,20 +523,7 @@ fn explain_journal_reads_a_bounded_tail() {
     let old = tempfile::tempdir().unwrap();
     let new = tempfile::tempdir().unwrap();
     let journal_of = |d: &std::path::Path, number: u32| {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let _guard = rt.enter();
-        let (handle, mut obs) = started_observer(d);
-        healthy_then_n2a_goes_away(&mut obs);
-        obs.diagnosis(&attachment_n2a(600));
-        obs.incident_opened(&incident(
-            number,
-            VerdictKind::AttachmentFailed,
-            vec![Component::Attachment(N2, A)],
-        ));
-        handle.flush();
+        journal_with(d, |obs| n2a_incident(obs, number));
         std::fs::read(d.join(FILE_NAME)).unwrap()
     };
     let mut rotated = journal_of(old.path(), 1);

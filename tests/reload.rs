@@ -8,7 +8,6 @@
 mod obs_common;
 
 use chrono::{TimeZone, Utc};
-use hadiag::config::{AlertAction, AlertRule, AlertSelect};
 use hadiag::core::diagnosis::{Component, VerdictKind};
 use hadiag::core::time::Instant;
 use hadiag::http::serve;
@@ -115,21 +114,11 @@ async fn alert_rules_added_by_a_reload_page_for_the_ongoing_problem() {
     ));
     obs.tick(Instant::from_millis(1500));
     // SIGHUP with a rule.
-    let rule = AlertRule {
-        name: "page".into(),
-        select: AlertSelect::default(),
-        after: 1,
-        every: None,
-        upalert: true,
-        action: AlertAction::Exec {
-            command: vec![
-                "/bin/sh".into(),
-                "-c".into(),
-                format!("cat > {}.tmp && mv {0}.tmp {0}", out.display()),
-            ],
-            timeout: Duration::from_secs(10),
-        },
-    };
+    let rule = exec_rule(vec![
+        "/bin/sh".into(),
+        "-c".into(),
+        format!("cat > {}.tmp && mv {0}.tmp {0}", out.display()),
+    ]);
     obs.set_alert_rules(vec![rule], Some("http://127.0.0.1:9617".into()));
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let mut ms = 2000;
