@@ -267,15 +267,7 @@ fn explain_offline_from_journal() {
     f.write_all(b"{\"ts\":\"2026-").unwrap();
     drop(f);
 
-    let bin = env!("CARGO_BIN_EXE_hadiag");
-    let run = |args: &[&str]| {
-        let o = std::process::Command::new(bin).args(args).output().unwrap();
-        (
-            o.status.code(),
-            String::from_utf8_lossy(&o.stdout).into_owned(),
-            String::from_utf8_lossy(&o.stderr).into_owned(),
-        )
-    };
+    let run = run_hadiag;
     let d = dir.path().to_str().unwrap();
     let (code, out, err) = run(&["explain", "--journal", d]);
     assert_eq!(code, Some(0), "{err}");
@@ -536,58 +528,33 @@ fn explain_journal_reads_a_bounded_tail() {
     std::fs::write(rotated_path(&live, 1), &rotated).unwrap();
     std::fs::write(&live, journal_of(new.path(), 2)).unwrap();
 
-    let bin = env!("CARGO_BIN_EXE_hadiag");
+    let explain = |args: &[&str]| run_hadiag(&[&["explain"], args].concat());
     let d = dir.path().to_str().unwrap();
     let started = std::time::Instant::now();
-    let o = std::process::Command::new(bin)
-        .args(["explain", "--journal", d])
-        .output()
-        .unwrap();
+    let (code, out, err) = explain(&["--journal", d]);
     println!(
         "explain --journal over {} MiB: {:.2} s (reads the newest {} MiB)",
         (rotated.len() >> 20) + 1,
         started.elapsed().as_secs_f64(),
         hadiag::journal::EXPLAIN_READ_BYTES >> 20
     );
-    let (out, err) = (
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr),
-    );
-    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("incident n1-2"), "{out}");
-    let o = std::process::Command::new(bin)
-        .args(["explain", "n1-1", "--journal", d])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{err}");
+    let (code, _, err) = explain(&["n1-1", "--journal", d]);
+    assert_eq!(code, Some(1), "{err}");
     assert!(
         err.contains("no incident n1-1") && err.contains("only the newest 32 MiB were read"),
         "{err}"
     );
-    // The rotated file itself, read from its own end, reaches it.
+    // The rotated file is read from its own end too: n1-1, 40 MiB back in it, is beyond...
     let r1 = rotated_path(&live, 1);
-    let o = std::process::Command::new(bin)
-        .args(["explain", "n1-1", "--journal", r1.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(1),
-        "n1-1 lies 40 MiB back in that file"
-    );
-    // Trimmed to the cap from the rotated file's end, it is reached.
+    let r1s = r1.to_str().unwrap().to_string();
+    let (code, _, err) = explain(&["n1-1", "--journal", &r1s]);
+    assert_eq!(code, Some(1), "n1-1 lies 40 MiB back in that file: {err}");
+    // ...and within reach once it lies less than 32 MiB from that file's end.
     rotated.truncate(rotated.len() - (20 << 20));
     std::fs::write(&r1, &rotated).unwrap();
-    let o = std::process::Command::new(bin)
-        .args(["explain", "n1-1", "--journal", r1.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    assert!(String::from_utf8_lossy(&o.stdout).contains("incident n1-1"));
+    let (code, out, err) = explain(&["n1-1", "--journal", &r1s]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("incident n1-1"), "{out}");
 }

@@ -356,3 +356,16 @@ pub fn exec_rule(command: Vec<String>) -> hadiag::config::AlertRule {
         },
     }
 }
+
+/// Runs the `hadiag` binary with `args`: exit code, stdout, stderr.
+pub fn run_hadiag(args: &[&str]) -> (Option<i32>, String, String) {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_hadiag"))
+        .args(args)
+        .output()
+        .expect("run hadiag");
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
