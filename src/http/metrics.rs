@@ -8,7 +8,8 @@
 //! so dashboards and alerting rules see them before the first probe finishes. A state that is
 //! not known yet is absent, never 0: carrier, interface health, reference and heartbeat reach,
 //! serial line and disk series appear once a probe answered or the core judged them (after the
-//! start-up warm-up), and disappear again when the core no longer knows (stale evidence).
+//! start-up warm-up); the judged ones disappear again when the core no longer knows (stale
+//! evidence, a restarted warm-up), the raw probe results keep their last value.
 //!
 //! This module only records; it must not decide anything (that is the core's job).
 
