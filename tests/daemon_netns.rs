@@ -542,9 +542,62 @@ fn sighup_applies_a_new_interval_and_refuses_a_topology_change() {
         tail(&lab.log("n1"), 20)
     );
     assert!(lab.daemon("n1").is_running());
+    // The API and the metrics say what happened, naming the place and the cause.
+    let status = api_get(&lab, "n1", "/api/v1/status");
+    let body = status.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    let st: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {status}"));
+    let r = &st["reload"];
+    assert_eq!(r["outcome"], "refused", "{r}");
+    assert_eq!(
+        (r["applied_total"].as_u64(), r["refused_total"].as_u64()),
+        (Some(1), Some(1)),
+        "{r}"
+    );
+    let err = r["error"].as_str().unwrap_or_default();
+    assert!(
+        err.contains("networks") && err.contains("coordinated restart"),
+        "{r}"
+    );
+    let metrics = api_get(&lab, "n1", "/metrics");
+    assert!(
+        metrics.contains("hadiag_config_last_reload_successful 0")
+            && metrics.contains("hadiag_config_reloads_total{result=\"applied\"} 1"),
+        "{metrics}"
+    );
     std::thread::sleep(Duration::from_secs(2));
     lab.wait_healthy();
     let _ = Path::new("unused");
+}
+
+/// `GET path` on `node`'s API, from inside its namespace (the port is in its log): the whole
+/// response, head and body; empty when it cannot connect.
+fn api_get(lab: &Lab, node: &str, path: &'static str) -> String {
+    let port = lab
+        .log(node)
+        .lines()
+        .find(|l| l.contains("metrics and API listening"))
+        .and_then(|l| l.split("listen=").nth(1))
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|a| a.rsplit(':').next())
+        .and_then(|p| p.parse::<u16>().ok())
+        .unwrap_or_else(|| panic!("{node}'s API port in its log"));
+    let ns = lab.ns(node).name().to_string();
+    in_netns(&ns, move || {
+        use std::io::{Read, Write};
+        let Ok(mut c) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+            return String::new();
+        };
+        let _ = c.set_read_timeout(Some(Duration::from_secs(5)));
+        let _ = write!(
+            c,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        );
+        let mut out = String::new();
+        let _ = c.read_to_string(&mut out);
+        out
+    })
+    .join()
+    .unwrap_or_default()
 }
 
 #[test]
@@ -768,18 +821,8 @@ fn a_junk_flood_on_one_network_leaves_the_other_paths_and_metrics_answering() {
     let mut lab = Lab::build();
     lab.start(&Opts::default());
     lab.wait_healthy();
-    let port = lab
-        .log("n1")
-        .lines()
-        .find(|l| l.contains("metrics and API listening"))
-        .and_then(|l| l.split("listen=").nth(1))
-        .and_then(|r| r.split_whitespace().next())
-        .and_then(|a| a.rsplit(':').next())
-        .and_then(|p| p.parse::<u16>().ok())
-        .expect("n1's API port in its log");
     let pid = lab.daemon("n1").pid();
     let ra = lab.ns("rA").name().to_string();
-    let n1ns = lab.ns("n1").name().to_string();
     let flood_secs = 5u64;
     let flood = in_netns(&ra, move || {
         let s = std::net::UdpSocket::bind("198.51.100.254:0").expect("bind in rA");
@@ -808,22 +851,7 @@ fn a_junk_flood_on_one_network_leaves_the_other_paths_and_metrics_answering() {
                 s["serial"]["n2"]["received"].as_u64().unwrap_or(0),
             ));
         }
-        let ok = in_netns(&n1ns, move || {
-            use std::io::{Read, Write};
-            let Ok(mut c) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
-                return false;
-            };
-            let _ = c.set_read_timeout(Some(Duration::from_secs(5)));
-            let _ = write!(
-                c,
-                "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-            );
-            let mut body = String::new();
-            let _ = c.read_to_string(&mut body);
-            body.starts_with("HTTP/1.1 200")
-        })
-        .join()
-        .unwrap_or(false);
+        let ok = api_get(&lab, "n1", "/metrics").starts_with("HTTP/1.1 200");
         metrics_ok += ok as u32;
         std::thread::sleep(Duration::from_millis(250));
     }

@@ -451,6 +451,10 @@ async fn webhook_and_exec_deliveries_with_retry() {
         .expect("firing Alertmanager alert");
     assert_eq!(fire[0]["labels"]["alertname"], "HadiagAttachmentFailed");
     assert_eq!(fire[0]["labels"]["subject"], "attachment n2.A");
+    assert_eq!(fire[0]["labels"]["component"], "attachment");
+    assert_eq!(fire[0]["labels"]["node"], "n2");
+    assert_eq!(fire[0]["labels"]["network"], "A");
+    assert_eq!(fire[0]["labels"]["reporter"], "n1");
     assert!(fire[0]["startsAt"].as_str().unwrap().ends_with('Z'));
     let resolved = am
         .iter()

@@ -7,10 +7,10 @@ mod obs_common;
 
 use chrono::Utc;
 use hadiag::alert::{AlertPipeline, DeliveryLimits};
-use hadiag::config::{AlertAction, AlertRule, AlertSelect};
 use hadiag::core::diagnosis::{Component, VerdictKind};
 use hadiag::core::observation::{DiskOutcome, EchoOutcome, MonitorOutcome, Observation, Probe};
 use hadiag::core::time::Instant;
+use hadiag::core::view::Reach;
 use hadiag::core::wire::Path;
 use hadiag::http::serve;
 use hadiag::journal::record::{ActionRecord, WallMap};
@@ -143,17 +143,7 @@ async fn start(token: Option<&str>) -> Running {
     )
     .unwrap();
     // An alert rule, so the delivery series exist (exec `true` never fires here: no tick).
-    let rule = AlertRule {
-        name: "page".into(),
-        select: AlertSelect::default(),
-        after: 1,
-        every: None,
-        upalert: true,
-        action: AlertAction::Exec {
-            command: vec!["true".into()],
-            timeout: Duration::from_secs(5),
-        },
-    };
+    let rule = exec_rule(vec!["true".into()]);
     obs.set_alerts(AlertPipeline::new(
         &t,
         vec![rule],
@@ -368,7 +358,10 @@ async fn scrape_passes_promtool_and_covers_dashboard_and_rules() {
         "hadiag_reference_up{device=\"eth2\",network=\"B\",target=\"203.0.113.254\"} 0",
         "hadiag_messages_rejected_total{reason=\"bad_stamp\"} 1",
         "hadiag_messages_rejected_total{reason=\"some_weird_reason\"} 1",
-        "hadiag_verdict{kind=\"attachment_failed\",subject=\"attachment n2.A\"} 1",
+        "hadiag_verdict{component=\"attachment\",kind=\"attachment_failed\",network=\"A\",node=\"n2\",peer=\"\"} 1",
+        "hadiag_reference_reachable{device=\"eth1\",network=\"A\"} 1",
+        "hadiag_incident_agreed{incident=\"n1-1\"} 1",
+        "hadiag_config_last_reload_successful 1",
         "hadiag_verdict_kind{kind=\"attachment_failed\"} 1",
         "hadiag_verdict_kind{kind=\"healthy\"} 0",
         "hadiag_incident_open 1",
@@ -382,7 +375,7 @@ async fn scrape_passes_promtool_and_covers_dashboard_and_rules() {
         );
     }
     assert!(
-        !scrape.contains("kind=\"healthy\",subject=\"\"} 1"),
+        !scrape.contains("hadiag_verdict{component=\"\",kind=\"healthy\""),
         "old verdict series must be gone"
     );
 
@@ -409,6 +402,22 @@ async fn scrape_passes_promtool_and_covers_dashboard_and_rules() {
         .iter()
         .any(|v| v["type"] == "datasource"));
     assert!(!dash.contains("\"uid\": \"prometheus\""));
+    // The metrics reference documents every metric a scrape shows.
+    let doc = std::fs::read_to_string(format!("{root}/docs/metrics.md")).unwrap();
+    let undocumented: Vec<String> = sample_names(&scrape)
+        .into_iter()
+        .map(|n| {
+            ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|s| n.strip_suffix(s).map(str::to_string))
+                .unwrap_or(n)
+        })
+        .filter(|n| !doc.contains(&format!("`{n}")))
+        .collect();
+    assert!(
+        undocumented.is_empty(),
+        "docs/metrics.md lacks {undocumented:?}"
+    );
     let missing = dashboard_metrics_missing_from(&scrape);
     assert!(
         missing.is_empty(),
@@ -506,4 +515,153 @@ async fn status_and_explain_cli_live() {
     let (code, _, err) = &outs[5];
     assert_eq!(*code, Some(1));
     assert!(err.contains("404") || err.contains("no incident"), "{err}");
+}
+
+/// Series with the given metric name in a scrape, as `name{labels} value` lines.
+fn series_of<'a>(scrape: &'a str, name: &str) -> Vec<&'a str> {
+    scrape
+        .lines()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|r| r.starts_with('{') || r.starts_with(' '))
+        })
+        .collect()
+}
+
+#[test]
+fn unknown_state_is_absent_until_judged_and_again_when_stale() {
+    let wall = WallMap::new(Instant::ZERO, Utc::now());
+    let mut obs = Observer::new(&two_node(), N1, &[], None, None, wall).unwrap();
+    let judged = [
+        "hadiag_interface_carrier",
+        "hadiag_interface_healthy",
+        "hadiag_reference_up",
+        "hadiag_reference_reachable",
+        "hadiag_heartbeat_up",
+        "hadiag_heartbeat_loss_ratio",
+        "hadiag_serial_up",
+        "hadiag_serial_port_open",
+        "hadiag_disk_up",
+    ];
+    let absent = |scrape: &str, names: &[&str]| {
+        for n in names {
+            let s = series_of(scrape, n);
+            assert!(s.is_empty(), "{n} must be absent while unknown: {s:?}");
+        }
+    };
+    absent(&obs.metrics.render(), &judged);
+    // The warm-up view: no per-network or serial facts yet, disk unknown.
+    obs.own_view(&hadiag::core::view::View::default());
+    let scrape = obs.metrics.render();
+    absent(&scrape, &judged);
+    // Counters and histograms are there from the start (rates need their zero).
+    assert!(!series_of(&scrape, "hadiag_heartbeat_rtt_seconds_count").is_empty());
+    // Judged: n1 hears n2 on B only, reaches A's reference, B's is unknown (stale).
+    obs.own_view(&view(
+        &[
+            (A, &[], Reach::Yes, Reach::Yes),
+            (B, &[N2], Reach::Yes, Reach::Unknown),
+        ],
+        Some((N2, false)),
+    ));
+    let scrape = obs.metrics.render();
+    for want in [
+        "hadiag_heartbeat_up{network=\"A\",peer=\"n2\"} 0",
+        "hadiag_heartbeat_up{network=\"B\",peer=\"n2\"} 1",
+        "hadiag_interface_carrier{device=\"eth1\",network=\"A\"} 1",
+        "hadiag_interface_healthy{device=\"eth1\",network=\"A\"} 1",
+        "hadiag_reference_reachable{device=\"eth1\",network=\"A\"} 1",
+        "hadiag_serial_up{peer=\"n2\"} 0",
+        "hadiag_disk_up 1",
+    ] {
+        assert!(scrape.contains(want), "missing `{want}`:\n{scrape}");
+    }
+    assert!(
+        !scrape.contains("hadiag_reference_reachable{device=\"eth2\",network=\"B\"}"),
+        "B's reference is unknown: no series"
+    );
+    // Back to unknown (the node found it was not running): the judged series go away.
+    obs.own_view(&hadiag::core::view::View::default());
+    let scrape = obs.metrics.render();
+    absent(
+        &scrape,
+        &[
+            "hadiag_interface_healthy",
+            "hadiag_reference_reachable",
+            "hadiag_heartbeat_up",
+            "hadiag_serial_up",
+        ],
+    );
+    let (ok, out) = promtool(&["check", "metrics"], Some(&scrape));
+    assert!(ok, "{out}");
+}
+
+#[test]
+fn metrics_render_at_most_once_per_max_age() {
+    let wall = WallMap::new(Instant::ZERO, Utc::now());
+    let obs = Observer::new(&two_node(), N1, &[], None, None, wall).unwrap();
+    let t0 = std::time::Instant::now();
+    let first = obs.api.metrics_body(t0);
+    obs.rejected("bad_stamp");
+    let count = |b: &bytes::Bytes| {
+        String::from_utf8_lossy(b)
+            .lines()
+            .find(|l| l.starts_with("hadiag_messages_rejected_total{reason=\"bad_stamp\"}"))
+            .map(str::to_string)
+            .unwrap()
+    };
+    let again = obs
+        .api
+        .metrics_body(t0 + hadiag::http::METRICS_MAX_AGE - Duration::from_millis(1));
+    assert_eq!(
+        again, first,
+        "a scrape within the max age gets the cached body"
+    );
+    let fresh = obs.api.metrics_body(t0 + hadiag::http::METRICS_MAX_AGE);
+    assert_ne!(count(&fresh), count(&first));
+    assert!(count(&fresh).ends_with(" 1"), "{}", count(&fresh));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_result_in_api_metrics_and_status() {
+    let r = start(Some(TOKEN)).await;
+    let (_, _, b) = call(r.addr, "GET", "/api/v1/status", Some(TOKEN)).await;
+    assert!(json(&b)["reload"].is_null(), "no reload yet: {b}");
+    let at = Utc::now();
+    r.obs.api.set_reload(hadiag::http::ReloadResult {
+        at,
+        outcome: "refused".into(),
+        error: Some(
+            "/etc/hadiag/hadiag.yaml:12:5: timing.heartbeat_interval: expected a duration like 500ms, got \"fast\"".into(),
+        ),
+        applied: vec![],
+        refused: vec!["/etc/hadiag/hadiag.yaml:12:5: timing.heartbeat_interval: expected a duration like 500ms, got \"fast\"".into()],
+        applied_total: 0,
+        refused_total: 1,
+    });
+    let (_, _, b) = call(r.addr, "GET", "/api/v1/status", Some(TOKEN)).await;
+    let st = json(&b);
+    assert_eq!(st["reload"]["outcome"], "refused", "{b}");
+    assert!(st["reload"]["error"]
+        .as_str()
+        .unwrap()
+        .contains("hadiag.yaml:12:5: timing.heartbeat_interval"));
+    // The cached scrape may predate the reload: render afresh.
+    let scrape = r.obs.metrics.render();
+    assert!(
+        scrape.contains("hadiag_config_last_reload_successful 0"),
+        "{scrape}"
+    );
+    assert!(scrape.contains("hadiag_config_reloads_total{result=\"refused\"} 1"));
+    assert!(!series_of(&scrape, "hadiag_config_last_reload_timestamp_seconds").is_empty());
+    let snap: hadiag::http::StatusSnapshot = serde_json::from_str(&b).unwrap();
+    let text = hadiag::cli::status::render_status(&snap, &hadiag::cli::status::Style::detect(true));
+    for want in [
+        "last reload: refused at",
+        "error: /etc/hadiag/hadiag.yaml:12:5: timing.heartbeat_interval",
+        "0 applied, 1 refused since start",
+    ] {
+        assert!(text.contains(want), "status lacks {want:?}:\n{text}");
+    }
+    r.stop().await;
 }

@@ -4,7 +4,8 @@
 mod obs_common;
 
 use chrono::{TimeZone, Utc};
-use hadiag::core::diagnosis::{Component, VerdictKind};
+use hadiag::core::diagnosis::{Component, IncidentSummary, VerdictKind};
+use hadiag::core::node::Event;
 use hadiag::core::time::Instant;
 use hadiag::core::view::Reach;
 use hadiag::journal::record::{ActionRecord, Entry, EntryKind, WallMap};
@@ -114,7 +115,7 @@ fn torn_last_line_is_tolerated_and_reported() {
     assert_eq!(rep.entries.len(), 3);
     assert_eq!(rep.problems.len(), 1);
     assert!(rep.problems[0].torn);
-    assert_eq!(rep.problems[0].line, 4);
+    assert_eq!(rep.problems[0].line, Some(4));
     assert!(
         rep.problems[0].to_string().contains("torn last line"),
         "{}",
@@ -180,52 +181,68 @@ fn started_observer(dir: &std::path::Path) -> (JournalHandle, Observer) {
     (handle, obs)
 }
 
-/// Writes a journal as the daemon does during fault #4 and its heal.
-fn write_incident_journal(dir: &std::path::Path) {
+/// Runs `f` on n1's Observer journaling into `dir` (inside a runtime, as the daemon does),
+/// then waits until the journal is on disk.
+fn journal_with<T>(dir: &std::path::Path, f: impl FnOnce(&mut Observer) -> T) -> T {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     let _guard = rt.enter();
     let (handle, mut obs) = started_observer(dir);
-    healthy_then_n2a_goes_away(&mut obs);
+    let out = f(&mut obs);
+    handle.flush();
+    out
+}
+
+/// Fault #4 (n2's NIC on A) as the daemon journals it, up to incident `n1-<number>` opening.
+fn n2a_incident(obs: &mut Observer, number: u32) -> IncidentSummary {
+    healthy_then_n2a_goes_away(obs);
     obs.diagnosis(&attachment_n2a(600));
-    obs.incident_opened(&incident(
-        3,
+    let inc = incident(
+        number,
         VerdictKind::AttachmentFailed,
         vec![Component::Attachment(N2, A)],
-    ));
-    obs.incident_agreed("n1-3", "n2");
-    obs.action(
-        Some("n1-3"),
-        ActionRecord {
-            action: "takeover".into(),
-            target: Some("n2".into()),
-            ok: false,
-            exit_status: Some(3),
-            duration_seconds: 1.5,
-            output_head: "vip busy\n".into(),
-            ..Default::default()
-        },
     );
-    obs.own_view(&view(
-        &[
-            (A, &[N2], Reach::Yes, Reach::Yes),
-            (B, &[N2], Reach::Yes, Reach::Yes),
-        ],
-        Some((N2, true)),
-    ));
-    obs.diagnosis(&healthy(5000));
-    obs.incident_closed(
-        &incident(
-            3,
-            VerdictKind::AttachmentFailed,
-            vec![Component::Attachment(N2, A)],
-        ),
-        Duration::from_millis(4400),
-        None,
-    );
-    handle.flush();
+    obs.incident_opened(&inc);
+    inc
+}
+
+/// Writes a journal as the daemon does during fault #4 and its heal.
+fn write_incident_journal(dir: &std::path::Path) {
+    journal_with(dir, |obs| {
+        n2a_incident(obs, 3);
+        obs.incident_agreed("n1-3", "n2");
+        obs.action(
+            Some("n1-3"),
+            ActionRecord {
+                action: "takeover".into(),
+                target: Some("n2".into()),
+                ok: false,
+                exit_status: Some(3),
+                duration_seconds: 1.5,
+                output_head: "vip busy\n".into(),
+                ..Default::default()
+            },
+        );
+        obs.own_view(&view(
+            &[
+                (A, &[N2], Reach::Yes, Reach::Yes),
+                (B, &[N2], Reach::Yes, Reach::Yes),
+            ],
+            Some((N2, true)),
+        ));
+        obs.diagnosis(&healthy(5000));
+        obs.incident_closed(
+            &incident(
+                3,
+                VerdictKind::AttachmentFailed,
+                vec![Component::Attachment(N2, A)],
+            ),
+            Duration::from_millis(4400),
+            None,
+        );
+    });
 }
 
 #[test]
@@ -250,15 +267,7 @@ fn explain_offline_from_journal() {
     f.write_all(b"{\"ts\":\"2026-").unwrap();
     drop(f);
 
-    let bin = env!("CARGO_BIN_EXE_hadiag");
-    let run = |args: &[&str]| {
-        let o = std::process::Command::new(bin).args(args).output().unwrap();
-        (
-            o.status.code(),
-            String::from_utf8_lossy(&o.stdout).into_owned(),
-            String::from_utf8_lossy(&o.stderr).into_owned(),
-        )
-    };
+    let run = run_hadiag;
     let d = dir.path().to_str().unwrap();
     let (code, out, err) = run(&["explain", "--journal", d]);
     assert_eq!(code, Some(0), "{err}");
@@ -278,12 +287,13 @@ fn explain_offline_from_journal() {
         "vip busy",
         "timeline",
         "no longer hears n2 on A",
-        "n2 reports: first view",
         "n2 reports: carrier A: yes → no",
         "incident n1-3 closed",
     ] {
         assert!(out.contains(want), "explain lacks {want:?}:\n{out}");
     }
+    // What came before the cluster was last all healthy is no lead-up.
+    assert!(!out.contains("first view"), "{out}");
     println!("--- hadiag explain --journal ---\n{out}");
 
     let (code, out, _) = run(&["explain", "n1-3", "--journal", d, "--json"]);
@@ -400,4 +410,151 @@ fn alert_lines_read_back() {
         }
         other => panic!("read back as {other:?}"),
     }
+}
+
+/// Two incidents in a row, as in the demo: the second one's timeline holds neither the first
+/// one's takeover nor its heal nor the hand-back that came after it closed; those stay with
+/// the first.
+#[test]
+fn explain_timeline_is_scoped_to_its_incident() {
+    let dir = tempfile::tempdir().unwrap();
+    journal_with(dir.path(), |obs| {
+        let first = n2a_incident(obs, 3);
+        obs.event(&Event::TakeOver {
+            peer: N2,
+            incident: first.id,
+        });
+        // Heal: own view first, verdict, close; n2's healed view and the hand-back arrive after.
+        let all_heard = |other| {
+            view(
+                &[
+                    (A, &[other], Reach::Yes, Reach::Yes),
+                    (B, &[other], Reach::Yes, Reach::Yes),
+                ],
+                Some((other, true)),
+            )
+        };
+        obs.own_view(&all_heard(N2));
+        obs.diagnosis(&healthy(5000));
+        obs.incident_closed(&first, Duration::from_millis(4400), None);
+        obs.peer_view(N2, &all_heard(N1), Some(Duration::from_millis(40)));
+        obs.event(&Event::HandBack {
+            peer: N2,
+            incident: Some(first.id),
+        });
+        // Next row: n2 falls silent.
+        obs.own_view(&view(
+            &[
+                (A, &[], Reach::Yes, Reach::Yes),
+                (B, &[], Reach::Yes, Reach::Yes),
+            ],
+            Some((N2, false)),
+        ));
+        obs.diagnosis(&node_failed(9000));
+        obs.incident_opened(&incident(
+            4,
+            VerdictKind::NodeFailed,
+            vec![Component::Node(N2)],
+        ));
+    });
+
+    let rep = read_journal(dir.path()).unwrap();
+    let book = IncidentBook::replay(&rep.entries);
+    let texts = |id: &str| -> Vec<String> {
+        book.get(id)
+            .unwrap_or_else(|| panic!("incident {id}"))
+            .timeline
+            .iter()
+            .map(|i| i.text.clone())
+            .collect()
+    };
+    let second = texts("n1-4");
+    for leaked in [
+        "taking over",
+        "n1-3",
+        "is back",
+        "hears ",
+        "n2 reports: hears ",
+    ] {
+        let hit = |t: &String| {
+            if leaked.starts_with("hears") || leaked.starts_with("n2 reports") {
+                t.starts_with(leaked)
+            } else {
+                t.contains(leaked)
+            }
+        };
+        assert!(
+            !second.iter().any(hit),
+            "n1-4's timeline holds {leaked:?} of the previous incident: {second:#?}"
+        );
+    }
+    for want in ["no longer hears n2 on B", "incident n1-4 opened"] {
+        assert!(
+            second.iter().any(|t| t.contains(want)),
+            "n1-4's timeline lacks {want:?}: {second:#?}"
+        );
+    }
+    let first = texts("n1-3");
+    for want in [
+        "taking over from n2 for incident n1-3",
+        "incident n1-3 closed",
+        "n2 is back; its services may return (incident n1-3)",
+    ] {
+        assert!(
+            first.iter().any(|t| t.contains(want)),
+            "n1-3's timeline lacks {want:?}: {first:#?}"
+        );
+    }
+}
+
+/// `explain --journal` reads a bounded tail: an incident in the newest 32 MiB is explained; one
+/// older than that is reported as beyond the read, with the way to reach it.
+#[test]
+fn explain_journal_reads_a_bounded_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = tempfile::tempdir().unwrap();
+    let new = tempfile::tempdir().unwrap();
+    let journal_of = |d: &std::path::Path, number: u32| {
+        journal_with(d, |obs| n2a_incident(obs, number));
+        std::fs::read(d.join(FILE_NAME)).unwrap()
+    };
+    let mut rotated = journal_of(old.path(), 1);
+    // 40 MiB of notes after incident n1-1.
+    let pad = format!("{}\n", serde_json::to_string(&note(1)).unwrap());
+    while rotated.len() < 40 << 20 {
+        rotated.extend_from_slice(pad.as_bytes());
+    }
+    let live = dir.path().join(FILE_NAME);
+    std::fs::write(rotated_path(&live, 1), &rotated).unwrap();
+    std::fs::write(&live, journal_of(new.path(), 2)).unwrap();
+
+    let explain = |args: &[&str]| run_hadiag(&[&["explain"], args].concat());
+    let d = dir.path().to_str().unwrap();
+    let started = std::time::Instant::now();
+    let (code, out, err) = explain(&["--journal", d]);
+    println!(
+        "explain --journal over {} MiB: {:.2} s (reads the newest {} MiB)",
+        (rotated.len() >> 20) + 1,
+        started.elapsed().as_secs_f64(),
+        hadiag::journal::EXPLAIN_READ_BYTES >> 20
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("incident n1-2"), "{out}");
+    let (code, _, err) = explain(&["n1-1", "--journal", d]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("no incident n1-1") && err.contains("only the newest 32 MiB were read"),
+        "{err}"
+    );
+    // The rotated file is read from its own end too: n1-1, 40 MiB back in it, is beyond...
+    let r1 = rotated_path(&live, 1);
+    let r1s = r1.to_str().unwrap().to_string();
+    let (code, _, err) = explain(&["n1-1", "--journal", &r1s]);
+    assert_eq!(code, Some(1), "n1-1 lies 40 MiB back in that file: {err}");
+    // ...and within reach once it lies less than 32 MiB from that file's end.
+    rotated.truncate(rotated.len() - (20 << 20));
+    std::fs::write(&r1, &rotated).unwrap();
+    let (code, out, err) = explain(&["n1-1", "--journal", &r1s]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("incident n1-1"), "{out}");
 }

@@ -280,7 +280,11 @@ fn alert_fires_stays_firing_past_resolve_timeout_and_resolves_on_heal() {
     let a = am.alerts().into_iter().find(is_ours).expect("alert");
     assert_eq!(a["labels"]["severity"], "critical", "{a}");
     assert_eq!(a["labels"]["cluster"], "lab", "{a}");
-    assert_eq!(a["labels"]["node"], "n1", "{a}");
+    // The subject split into labels as the Prometheus rules carry it; who saw it: reporter.
+    assert_eq!(a["labels"]["reporter"], "n1", "{a}");
+    assert_eq!(a["labels"]["node"], "n2", "{a}");
+    assert_eq!(a["labels"]["component"], "node", "{a}");
+    assert!(a["labels"].get("network").is_none(), "{a}");
     assert_eq!(
         a["generatorURL"], "http://127.0.0.1:9617/api/v1/incidents/n1-1",
         "{a}"

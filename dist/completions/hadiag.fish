@@ -49,7 +49,7 @@ complete -c hadiag -n "__fish_hadiag_using_subcommand status" -l no-color -d 'Ne
 complete -c hadiag -n "__fish_hadiag_using_subcommand status" -l check -d 'Monitoring-plugin mode: print one line and exit 0 healthy, 1 degraded (or maintenance, or a failure elsewhere), 2 a failure involving this node, 3 unknown (Nagios/Icinga, keepalived vrrp_script, corosync-qdevice heuristics; see docs/integrations.md)'
 complete -c hadiag -n "__fish_hadiag_using_subcommand status" -l serving -d 'With --check: exit 0 when this node may hold services (not isolated, not in maintenance, no failure involving it) and 1 otherwise (for keepalived)'
 complete -c hadiag -n "__fish_hadiag_using_subcommand status" -s h -l help -d 'Print help'
-complete -c hadiag -n "__fish_hadiag_using_subcommand explain" -l journal -d 'Read a journal (state directory or journal file) instead of asking the daemon' -r -F
+complete -c hadiag -n "__fish_hadiag_using_subcommand explain" -l journal -d 'Read a journal (state directory or journal file) instead of asking the daemon: its newest 32 MiB, streamed from the end (an older rotated file reaches further back)' -r -F
 complete -c hadiag -n "__fish_hadiag_using_subcommand explain" -s c -l config -d 'Read the API address and token from this configuration file' -r -F
 complete -c hadiag -n "__fish_hadiag_using_subcommand explain" -l url -d 'API base URL (overrides the configuration), e.g. http://127.0.0.1:9617' -r
 complete -c hadiag -n "__fish_hadiag_using_subcommand explain" -l token-file -d 'File holding the API bearer token (default: from the configuration or $HADIAG_API_TOKEN)' -r -F

@@ -42,6 +42,10 @@ pub struct AlertEvent {
     /// Verdict kind token.
     pub kind: String,
     pub subject: String,
+    /// The subject as labels (`component`, `node`, `network`, `peer`), as the Alertmanager
+    /// labels and the `hadiag_verdict` metric carry it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<super::names::SubjectLabels>,
     pub summary: String,
     pub severity: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -71,8 +75,10 @@ impl AlertEvent {
     }
 
     /// Alertmanager v2 `POST /api/v2/alerts` body. Labels follow the shipped Prometheus rules
-    /// (`alertname` from [`super::names::alertname`], `severity`, `cluster`, `node`, `kind`,
-    /// `subject`). A firing alert's `endsAt` lies 4 re-send periods ahead; a recovery or a
+    /// (`alertname` from [`super::names::alertname`], `severity`, `cluster`, `kind`, the
+    /// subject split into `component`, `node`, `network` and `peer` (empty ones left out, as
+    /// Prometheus does), `reporter` = the node that reached the verdict), plus the subject in
+    /// words (`subject`). A firing alert's `endsAt` lies 4 re-send periods ahead; a recovery or a
     /// superseded problem ends now; an escalation ends the previous kind's alert and fires
     /// the new one in the same request.
     pub fn alertmanager(&self) -> serde_json::Value {
@@ -80,9 +86,16 @@ impl AlertEvent {
             let mut labels = serde_json::Map::new();
             labels.insert("alertname".into(), super::names::alertname(kind).into());
             labels.insert("cluster".into(), self.cluster.clone().into());
-            labels.insert("node".into(), self.node.clone().into());
+            labels.insert("reporter".into(), self.node.clone().into());
             labels.insert("kind".into(), kind.into());
             labels.insert("subject".into(), self.subject.clone().into());
+            if let Some(l) = &self.labels {
+                for (k, v) in super::names::SubjectLabels::NAMES.iter().zip(l.values()) {
+                    if !v.is_empty() {
+                        labels.insert((*k).into(), v.into());
+                    }
+                }
+            }
             labels.insert("severity".into(), super::names::severity(kind).into());
             let mut a = serde_json::json!({
                 "labels": labels,

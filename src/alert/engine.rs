@@ -39,6 +39,8 @@ pub struct AlertItem {
     pub component: Component,
     /// Operator-facing subject, e.g. `attachment n2.A`.
     pub subject: String,
+    /// The subject as labels (`component`, `node`, `network`, `peer`).
+    pub labels: super::names::SubjectLabels,
     /// One line: what is wrong, e.g. `attachment n2.A down (carrier lost)`.
     pub summary: String,
     pub incident: Option<String>,
@@ -68,6 +70,7 @@ pub fn items_from_diagnosis(t: &Topology, d: &Diagnosis, incident: Option<&str>)
                 kind,
                 component,
                 subject: component.describe(t),
+                labels: super::names::SubjectLabels::of(t, &component),
                 summary,
                 incident: incident.map(str::to_string),
             });

@@ -149,6 +149,7 @@ impl AlertPipeline {
                 node: node.to_string(),
                 kind: n.item.kind.token().to_string(),
                 subject: n.item.subject.clone(),
+                labels: Some(n.item.labels.clone()),
                 summary: n.item.summary.clone(),
                 severity: deliver::severity(n.item.kind.token()).to_string(),
                 incident: n.item.incident.clone(),

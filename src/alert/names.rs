@@ -3,6 +3,9 @@
 //! `alertname` and severity whichever way it reaches Alertmanager, so one can inhibit the
 //! other. A test checks every name here against the rules file.
 
+use crate::core::diagnosis::Component;
+use crate::core::topology::{NetworkId, NodeId, Topology};
+
 /// The `alertname` of a verdict kind (token as in `VerdictKind::token`).
 pub fn alertname(kind: &str) -> String {
     match kind {
@@ -20,6 +23,49 @@ pub fn alertname(kind: &str) -> String {
             out
         }
     }
+}
+
+/// The labels that name what a verdict is about, shared by the `hadiag_verdict` metric, the
+/// Prometheus rules and the Alertmanager webhooks: `component` is the class (`node`,
+/// `attachment`, `hub`, `upstream`, `serial`, `disk`), `node` and `network` say where, and
+/// `peer` is the far end of a serial line. Labels that do not apply are empty (Prometheus
+/// treats an empty label as absent).
+#[derive(
+    Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+pub struct SubjectLabels {
+    pub component: String,
+    pub node: String,
+    pub network: String,
+    pub peer: String,
+}
+
+impl SubjectLabels {
+    pub fn of(t: &Topology, c: &Component) -> SubjectLabels {
+        let n = |id: NodeId| t.node_name(id).to_string();
+        let s = |id: NetworkId| t.network_name(id).to_string();
+        let (component, node, network, peer) = match *c {
+            Component::Node(a) => ("node", n(a), String::new(), String::new()),
+            Component::Attachment(a, net) => ("attachment", n(a), s(net), String::new()),
+            Component::Hub(net) => ("hub", String::new(), s(net), String::new()),
+            Component::Upstream(net) => ("upstream", String::new(), s(net), String::new()),
+            Component::Serial(a, b) => ("serial", n(a), String::new(), n(b)),
+            Component::Disk(a) => ("disk", n(a), String::new(), String::new()),
+        };
+        SubjectLabels {
+            component: component.to_string(),
+            node,
+            network,
+            peer,
+        }
+    }
+
+    /// Label values in the order of [`SubjectLabels::NAMES`].
+    pub fn values(&self) -> [&str; 4] {
+        [&self.component, &self.node, &self.network, &self.peer]
+    }
+
+    pub const NAMES: [&'static str; 4] = ["component", "node", "network", "peer"];
 }
 
 /// `critical` for what takes services away, `warning` for lost redundancy, `info` otherwise.

@@ -10,7 +10,7 @@
 use super::status::{api_json, ApiArgs, Style, Table};
 use crate::journal::book::{IncidentBook, IncidentRecord};
 use crate::journal::record::{fmt_ts, parse_incident_ref, DiagnosisRecord, ViewRecord};
-use crate::journal::{read_journal, LineProblem};
+use crate::journal::{journal_files, scan_recent, LineProblem, EXPLAIN_READ_BYTES};
 use clap::Args;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -24,7 +24,8 @@ pub struct ExplainArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
-    /// Read a journal (state directory or journal file) instead of asking the daemon.
+    /// Read a journal (state directory or journal file) instead of asking the daemon: its
+    /// newest 32 MiB, streamed from the end (an older rotated file reaches further back).
     #[arg(long, value_name = "PATH")]
     pub journal: Option<PathBuf>,
     /// List the incidents known instead of explaining one.
@@ -364,6 +365,9 @@ pub fn render_verdict_only(v: &VerdictOnly, style: &Style) -> String {
     out
 }
 
+/// Unreadable journal lines reported one by one; more are counted.
+const MAX_PROBLEMS: usize = 20;
+
 enum Found {
     Incident(Box<IncidentRecord>),
     Verdict(Box<VerdictOnly>),
@@ -374,12 +378,51 @@ fn offline(
     args: &ExplainArgs,
     path: &std::path::Path,
 ) -> Result<(Found, Vec<LineProblem>), (u8, String)> {
-    let rep = read_journal(path).map_err(|e| (1, e.to_string()))?;
-    let book = IncidentBook::replay(&rep.entries);
+    let files = journal_files(path);
+    if files.is_empty() {
+        let what = if path.is_dir() {
+            "no journal in this directory"
+        } else {
+            "no such journal file"
+        };
+        return Err((1, format!("{}: {what}", path.display())));
+    }
+    // Streamed from the end into the book: bounded time and memory whatever the journal's size.
+    let mut book = IncidentBook::new();
+    let mut problems = Vec::new();
+    let mut more_problems = 0usize;
+    let rep = scan_recent(
+        &files,
+        EXPLAIN_READ_BYTES,
+        |e| book.apply(&e),
+        |p| {
+            if problems.len() < MAX_PROBLEMS {
+                problems.push(p);
+            } else {
+                more_problems += 1;
+            }
+        },
+    )
+    .map_err(|e| (1, e.to_string()))?;
+    if more_problems > 0 {
+        eprintln!("warning: {more_problems} more unreadable line(s) skipped");
+    }
+    let older = if rep.truncated {
+        format!(
+            "; only the newest {} MiB were read — for older history pass an older rotated file (e.g. {})",
+            EXPLAIN_READ_BYTES >> 20,
+            files.last().map_or_else(String::new, |f| f.display().to_string())
+        )
+    } else {
+        String::new()
+    };
     if args.list {
+        if rep.truncated {
+            eprintln!("note: {}", older.trim_start_matches("; "));
+        }
         return Ok((
             Found::List(book.all().map(|r| r.list_item()).collect()),
-            rep.problems,
+            problems,
         ));
     }
     let found = match &args.incident {
@@ -394,7 +437,7 @@ fn offline(
                 };
                 return Err((
                     1,
-                    format!("no incident {id} in {} ({hint})", path.display()),
+                    format!("no incident {id} in {} ({hint}{older})", path.display()),
                 ));
             }
         },
@@ -406,7 +449,7 @@ fn offline(
             })),
         },
     };
-    Ok((found, rep.problems))
+    Ok((found, problems))
 }
 
 fn live(args: &ExplainArgs) -> Result<Found, (u8, String)> {

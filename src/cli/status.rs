@@ -478,6 +478,39 @@ pub fn render_status(s: &StatusSnapshot, style: &Style) -> String {
         }
         out.push_str(&t.render(style, "  "));
     }
+    out.push_str(&render_reload(s.reload.as_ref(), style));
+    out
+}
+
+/// The last SIGHUP reload: when, the outcome, and what went live or why it was refused.
+fn render_reload(r: Option<&crate::http::ReloadResult>, style: &Style) -> String {
+    let Some(r) = r else {
+        return format!("\n{} none since start\n", style.bold("last reload:"));
+    };
+    let mut out = format!(
+        "\n{} {} at {} ({} applied, {} refused since start)\n",
+        style.bold("last reload:"),
+        if r.outcome == "applied" {
+            style.green(&r.outcome)
+        } else {
+            style.red(&r.outcome)
+        },
+        fmt_ts(&r.at),
+        r.applied_total,
+        r.refused_total
+    );
+    if let Some(e) = &r.error {
+        out.push_str(&format!("  error: {e}\n"));
+    }
+    for f in r.refused.iter().skip(usize::from(r.error.is_some())) {
+        out.push_str(&format!("  refused: {f}\n"));
+    }
+    if r.outcome == "applied" && r.applied.is_empty() {
+        out.push_str("  no change\n");
+    }
+    for f in &r.applied {
+        out.push_str(&format!("  applied: {f}\n"));
+    }
     out
 }
 

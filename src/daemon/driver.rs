@@ -745,10 +745,10 @@ impl Driver {
     }
 
     fn refuse_reload(&mut self, summary: String, fields: Vec<String>) {
-        self.reloads.refused += 1;
-        self.reloads.last = Some(format!("refused: {summary}"));
-        self.reloads.last_applied = Vec::new();
-        self.reloads.last_refused = fields;
+        let r = self.reloads.refuse(summary, fields);
+        if let Some(o) = self.ops.as_ref() {
+            o.reload_result(r);
+        }
     }
 
     fn reload(&mut self) {
@@ -802,14 +802,10 @@ impl Driver {
             p.abort();
         }
         self.probes = spawn_probes(&self.cfg, self.me, self.clock, &self.obs_tx);
-        self.reloads.applied += 1;
-        self.reloads.last = Some(if safe.is_empty() {
-            "applied: no change".to_string()
-        } else {
-            format!("applied: {}", safe.join("; "))
-        });
-        self.reloads.last_refused = Vec::new();
-        self.reloads.last_applied = safe;
+        let r = self.reloads.apply(safe);
+        if let Some(o) = self.ops.as_ref() {
+            o.reload_result(r);
+        }
         tracing::info!(
             changes = self.reloads.last_applied.len(),
             keys = ?self.keys.ids().collect::<Vec<_>>(),

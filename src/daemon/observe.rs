@@ -10,7 +10,6 @@
 //!
 //! Must not: decide anything, or hold core state.
 
-use crate::alert::{AlertPipeline, DeliveryLimits};
 use crate::config::Config;
 use crate::core::node::{Event, Node};
 use crate::core::observation::Observation;
@@ -95,18 +94,7 @@ impl Operators {
             }
         }
         obs.start(torn);
-        if !cfg.alerts.is_empty() {
-            obs.set_alerts(
-                AlertPipeline::new(
-                    topo,
-                    cfg.alerts.clone(),
-                    DeliveryLimits::default(),
-                    Some(obs.metrics.clone()),
-                    wall,
-                )
-                .with_api_base(crate::http::api_base(cfg.listen)),
-            );
-        }
+        obs.set_alert_rules(cfg.alerts.clone(), Some(http::api_base(cfg.listen)));
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let server = match http::serve(cfg.listen, obs.api.clone(), async move {
             let _ = stop_rx.await;
@@ -224,19 +212,25 @@ impl Operators {
                 }
             }
         }
+        self.obs.metrics.set_incident_agreed(node.incident_agreed());
         self.obs.tick(now);
     }
 
     /// Applies the live parts of a reload that live here: alert rules, the API token, the
     /// journal limits.
     pub fn reload(&mut self, cfg: &Config) {
-        if let Some(a) = self.obs.alerts_mut() {
-            a.set_rules(cfg.alerts.clone());
-        }
+        // Rules added where the start had none start a pipeline now.
+        self.obs
+            .set_alert_rules(cfg.alerts.clone(), Some(http::api_base(cfg.listen)));
         self.obs.api.set_token(cfg.api_token.clone());
         if let Some(j) = &self.journal {
             j.set_limits(journal_limits(cfg));
         }
+    }
+
+    /// The result of a SIGHUP reload, applied or refused: API, `hadiag status` and metrics.
+    pub fn reload_result(&self, r: http::ReloadResult) {
+        self.obs.api.set_reload(r);
     }
 
     pub async fn stop(self) {

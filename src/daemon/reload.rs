@@ -21,8 +21,19 @@ fn differs<T: PartialEq>(a: &T, b: &T) -> bool {
     a != b
 }
 
-/// Changes that cannot be applied live (empty = the new config may be applied).
+/// Why a refused change is refused, as the status and the API say it.
+pub const REFUSED_CAUSE: &str = "needs a coordinated restart of the cluster";
+
+/// Changes that cannot be applied live (empty = the new config may be applied), each naming
+/// its place (field and old → new value) and the cause ([`REFUSED_CAUSE`]).
 pub fn refused_changes(old: &Config, new: &Config, me: &str) -> Vec<String> {
+    refused_fields(old, new, me)
+        .into_iter()
+        .map(|c| format!("{c}: {REFUSED_CAUSE}"))
+        .collect()
+}
+
+fn refused_fields(old: &Config, new: &Config, me: &str) -> Vec<String> {
     let planned = reload_plan(old, new).refused;
     if !planned.is_empty() {
         return planned;

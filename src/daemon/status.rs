@@ -10,6 +10,7 @@
 use crate::core::observation::{DiskOutcome, EchoOutcome, MonitorOutcome, Observation, Probe};
 use crate::core::topology::{NetworkId, NodeId, Topology};
 use crate::core::wire::Path;
+use crate::http::ReloadResult;
 use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
 use std::net::IpAddr;
@@ -127,10 +128,68 @@ pub struct ReloadStatus {
     pub applied: u64,
     pub refused: u64,
     pub last: Option<String>,
+    /// When the last reload was attempted (RFC 3339, UTC).
+    #[serde(with = "crate::journal::record::opt_ts_ms")]
+    pub last_at: Option<chrono::DateTime<chrono::Utc>>,
     /// The last reload's result, field by field: what went live, and what was refused (then
     /// nothing of that reload went live).
     pub last_applied: Vec<String>,
     pub last_refused: Vec<String>,
+}
+
+impl ReloadStatus {
+    /// A reload refused: `summary` says why in one line, `fields` lists every problem (each
+    /// naming its place: file:line, field, or the change that needs a restart).
+    pub fn refuse(&mut self, summary: String, fields: Vec<String>) -> ReloadResult {
+        self.refused += 1;
+        self.last = Some(format!("refused: {summary}"));
+        self.last_at = Some(chrono::Utc::now());
+        self.last_applied = Vec::new();
+        self.last_refused = fields;
+        self.result()
+    }
+
+    /// A reload applied; `changes` are what went live (empty: the file did not change).
+    pub fn apply(&mut self, changes: Vec<String>) -> ReloadResult {
+        self.applied += 1;
+        self.last = Some(if changes.is_empty() {
+            "applied: no change".to_string()
+        } else {
+            format!("applied: {}", changes.join("; "))
+        });
+        self.last_at = Some(chrono::Utc::now());
+        self.last_refused = Vec::new();
+        self.last_applied = changes;
+        self.result()
+    }
+
+    /// The last reload as the API and `hadiag status` show it.
+    pub fn result(&self) -> ReloadResult {
+        let refused = self
+            .last
+            .as_deref()
+            .is_some_and(|l| l.starts_with("refused"));
+        ReloadResult {
+            at: self.last_at.unwrap_or_default(),
+            outcome: if refused { "refused" } else { "applied" }.to_string(),
+            error: if refused {
+                let more = self.last_refused.len().saturating_sub(1);
+                self.last_refused
+                    .first()
+                    .map(|f| match more {
+                        0 => f.clone(),
+                        n => format!("{f} (and {n} more)"),
+                    })
+                    .or_else(|| self.last.clone())
+            } else {
+                None
+            },
+            applied: self.last_applied.clone(),
+            refused: self.last_refused.clone(),
+            applied_total: self.applied,
+            refused_total: self.refused,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]

@@ -4,12 +4,17 @@
 //! counters end in `_total`, variations are labels not new names. Label values come from the
 //! topology (node, network, device and monitor names) or from small closed sets (results,
 //! verdict kinds, rejection reasons), so cardinality is bounded by the configuration.
-//! Every series the topology implies is created at start-up, so dashboards and alerting rules
-//! see them (with a neutral value) before the first probe finishes.
+//! Counters, histograms and the verdict series the topology implies are created at start-up,
+//! so dashboards and alerting rules see them before the first probe finishes. A state that is
+//! not known yet is absent, never 0: carrier, interface health, reference and heartbeat reach,
+//! serial line and disk series appear once a probe answered or the core judged them (after the
+//! start-up warm-up); the judged ones disappear again when the core no longer knows (stale
+//! evidence, a restarted warm-up), the raw probe results keep their last value.
 //!
 //! This module only records; it must not decide anything (that is the core's job).
 
-use crate::core::diagnosis::VerdictKind;
+use crate::alert::names::SubjectLabels;
+use crate::core::diagnosis::{Component, VerdictKind};
 use crate::core::observation::{DiskOutcome, EchoOutcome, Observation, Probe};
 use crate::core::topology::{NetworkId, NodeId, Topology};
 use crate::core::view::{DiskHealth, Reach, View};
@@ -60,6 +65,7 @@ struct Inner {
     interface_carrier: IntGaugeVec,
     interface_healthy: IntGaugeVec,
     reference_up: IntGaugeVec,
+    reference_reachable: IntGaugeVec,
     reference_rtt: HistogramVec,
     reference_probes: IntCounterVec,
     heartbeat_up: IntGaugeVec,
@@ -67,7 +73,8 @@ struct Inner {
     heartbeat_rtt: HistogramVec,
     serial_up: IntGaugeVec,
     serial_port_open: IntGaugeVec,
-    disk_up: IntGauge,
+    /// No labels: a vector only so the series can be absent.
+    disk_up: IntGaugeVec,
     disk_read: Histogram,
     disk_probes: IntCounterVec,
     monitor_up: IntGaugeVec,
@@ -77,7 +84,7 @@ struct Inner {
     messages_rejected: IntCounterVec,
     reject_reasons: Mutex<BTreeSet<String>>,
     verdict: IntGaugeVec,
-    verdict_series: Mutex<Vec<(String, String)>>,
+    verdict_series: Mutex<Vec<Vec<String>>>,
     verdict_kind: IntGaugeVec,
     verdict_ambiguous: IntGauge,
     verdict_changes: IntCounter,
@@ -97,6 +104,12 @@ struct Inner {
     incident_info: IntGaugeVec,
     incident_series: Mutex<Option<(String, String)>>,
     incident_start: GaugeVec,
+    incident_agreed: IntGaugeVec,
+    reload_successful: IntGauge,
+    reload_success_time: Gauge,
+    /// No labels: a vector only so the series can be absent.
+    reload_time: GaugeVec,
+    reloads: IntCounterVec,
     process: ProcessMetrics,
 }
 
@@ -250,6 +263,37 @@ fn b(v: bool) -> i64 {
     i64::from(v)
 }
 
+/// The label values of a series without labels (kept in a vector so it can be absent).
+const NO_LABELS: &[&str] = &[];
+
+/// Labels of `hadiag_verdict`: the kind, then the subject as [`SubjectLabels`].
+const VERDICT_LABELS: [&str; 5] = ["kind", "component", "node", "network", "peer"];
+
+fn healthy_series() -> Vec<String> {
+    let mut v = vec!["healthy".to_string()];
+    v.extend(
+        SubjectLabels::default()
+            .values()
+            .iter()
+            .map(|x| x.to_string()),
+    );
+    v
+}
+
+fn str_refs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+/// A judged reach: 1 / 0, or no series while unknown.
+fn set_reach(g: &IntGaugeVec, labels: &[&str], r: Reach) {
+    match r {
+        Reach::Unknown => {
+            let _ = g.remove_label_values(labels);
+        }
+        known => g.with_label_values(labels).set(b(known == Reach::Yes)),
+    }
+}
+
 impl Metrics {
     /// Registers every metric and creates the series the topology implies for node `me`.
     /// `monitors` are the configured exec monitor names.
@@ -286,19 +330,20 @@ impl Metrics {
                 "1 when the NIC has carrier and carries traffic (hears a peer or reaches a reference).",
                 &["network", "device"],
             )?,
-            reference_up: igv(&r, "hadiag_reference_up", "Whether the last echo to a reference target through this network's NIC was answered.", &["network", "device", "target"])?,
+            reference_up: igv(&r, "hadiag_reference_up", "Whether the last echo to a reference target through this network's NIC was answered; absent before the first echo.", &["network", "device", "target"])?,
+            reference_reachable: igv(&r, "hadiag_reference_reachable", "Judged reach of the network's references through this node's NIC (1 reached, 0 unreachable after the configured failures); absent while unknown.", &["network", "device"])?,
             reference_rtt: hv(&r, "hadiag_reference_rtt_seconds", "Round-trip time of echoes to a reference target.", &["network", "target"], rtt_buckets())?,
             reference_probes: icv(&r, "hadiag_reference_probes_total", "Echoes sent to a reference target, by result.", &["network", "target", "result"])?,
-            heartbeat_up: igv(&r, "hadiag_heartbeat_up", "Whether this node currently hears a peer on a network (1) or not (0).", &["peer", "network"])?,
+            heartbeat_up: igv(&r, "hadiag_heartbeat_up", "Whether this node currently hears a peer on a network (1) or not (0); absent until judged (start-up warm-up).", &["peer", "network"])?,
             heartbeat_loss: {
-                let m = GaugeVec::new(Opts::new("hadiag_heartbeat_loss_ratio", "Heartbeat loss ratio from a peer on a network over the evidence window (0..1)."), &["peer", "network"])?;
+                let m = GaugeVec::new(Opts::new("hadiag_heartbeat_loss_ratio", "Heartbeat loss ratio from a peer on a network over the evidence window (0..1); absent until judged."), &["peer", "network"])?;
                 r.register(Box::new(m.clone()))?;
                 m
             },
             heartbeat_rtt: hv(&r, "hadiag_heartbeat_rtt_seconds", "Heartbeat round-trip time to a peer on a network.", &["peer", "network"], rtt_buckets())?,
-            serial_up: igv(&r, "hadiag_serial_up", "Whether the peer is heard over the serial line.", &["peer"])?,
-            serial_port_open: igv(&r, "hadiag_serial_port_open", "Whether the local serial device towards the peer is open.", &["peer"])?,
-            disk_up: ig(&r, "hadiag_disk_up", "Whether the last disk probe read succeeded in time (1) or failed/hung (0).")?,
+            serial_up: igv(&r, "hadiag_serial_up", "Whether the peer is heard over the serial line; absent until judged.", &["peer"])?,
+            serial_port_open: igv(&r, "hadiag_serial_port_open", "Whether the local serial device towards the peer is open; absent before the first attempt.", &["peer"])?,
+            disk_up: igv(&r, "hadiag_disk_up", "Whether the disk probe reads succeed in time (1) or fail/hang (0); 1 without a disk probe, absent before the first result.", &[])?,
             disk_read: {
                 let m = Histogram::with_opts(HistogramOpts::new("hadiag_disk_read_seconds", "Latency of disk probe reads.").buckets(slow_buckets()))?;
                 r.register(Box::new(m.clone()))?;
@@ -311,8 +356,8 @@ impl Metrics {
             messages_received: icv(&r, "hadiag_messages_received_total", "Authenticated messages received, by path and type.", &["path", "type"])?,
             messages_rejected: icv(&r, "hadiag_messages_rejected_total", "Messages dropped on receipt, by reason.", &["reason"])?,
             reject_reasons: Mutex::new(BTreeSet::new()),
-            verdict: igv(&r, "hadiag_verdict", "Current verdict of this node: 1 per (kind, subject) of the verdict.", &["kind", "subject"])?,
-            verdict_series: Mutex::new(vec![("healthy".to_string(), String::new())]),
+            verdict: igv(&r, "hadiag_verdict", "Current verdict of this node: 1 per subject of the verdict (component class, node, network, serial peer; empty where it does not apply).", &VERDICT_LABELS)?,
+            verdict_series: Mutex::new(vec![healthy_series()]),
             verdict_kind: igv(&r, "hadiag_verdict_kind", "Current verdict kind of this node, one-hot over all kinds.", &["kind"])?,
             verdict_ambiguous: ig(&r, "hadiag_verdict_ambiguous", "1 when the current verdict is ambiguous.")?,
             verdict_changes: {
@@ -344,6 +389,19 @@ impl Metrics {
                 r.register(Box::new(m.clone()))?;
                 m
             },
+            incident_agreed: igv(&r, "hadiag_incident_agreed", "Agreement on the open incident: 1 once its verdict was acknowledged by a peer (or this node acknowledged a peer's), 0 otherwise; absent when no incident is open. Agreement is sought for node_failed and cut_off, whose takeover and isolation rest on it.", &["incident"])?,
+            reload_successful: ig(&r, "hadiag_config_last_reload_successful", "Whether the last configuration load (start-up or SIGHUP reload) was applied (1) or refused (0).")?,
+            reload_success_time: {
+                let m = Gauge::new("hadiag_config_last_reload_success_timestamp_seconds", "When the configuration in force was loaded (start-up or the last applied reload), Unix seconds.")?;
+                r.register(Box::new(m.clone()))?;
+                m
+            },
+            reload_time: {
+                let m = GaugeVec::new(Opts::new("hadiag_config_last_reload_timestamp_seconds", "When the last SIGHUP reload was attempted, Unix seconds; absent before the first reload."), &[])?;
+                r.register(Box::new(m.clone()))?;
+                m
+            },
+            reloads: icv(&r, "hadiag_config_reloads_total", "SIGHUP reloads, by result (applied, refused).", &["result"])?,
             process: ProcessMetrics::new(&r)?,
             registry: r,
             topo: topo.clone(),
@@ -366,17 +424,8 @@ impl Metrics {
                 let Some(net) = t.networks.get(ifc.network.index()) else {
                     continue;
                 };
-                i.interface_carrier
-                    .with_label_values(&[&net.name, &ifc.device])
-                    .set(0);
-                i.interface_healthy
-                    .with_label_values(&[&net.name, &ifc.device])
-                    .set(0);
                 for target in &net.references {
                     let target = target.to_string();
-                    i.reference_up
-                        .with_label_values(&[&net.name, &ifc.device, &target])
-                        .set(0);
                     i.reference_rtt.with_label_values(&[&net.name, &target]);
                     for res in ["reply", "timeout", "error"] {
                         i.reference_probes
@@ -385,19 +434,9 @@ impl Metrics {
                 }
                 for peer in t.members(ifc.network).filter(|&p| p != i.me) {
                     let peer = &t.node(peer).name;
-                    i.heartbeat_up.with_label_values(&[peer, &net.name]).set(0);
-                    i.heartbeat_loss
-                        .with_label_values(&[peer, &net.name])
-                        .set(0.0);
                     i.heartbeat_rtt.with_label_values(&[peer, &net.name]);
                     i.messages_received
                         .with_label_values(&[&net.name, "heartbeat"]);
-                }
-            }
-            for s in &me.serial {
-                if let Some(p) = t.nodes.get(s.peer.index()) {
-                    i.serial_up.with_label_values(&[&p.name]).set(0);
-                    i.serial_port_open.with_label_values(&[&p.name]).set(0);
                 }
             }
             if !me.serial.is_empty() {
@@ -410,8 +449,17 @@ impl Metrics {
                 }
             }
         }
-        // No disk configured: report up (nothing to fail) so "disk down" rules stay quiet.
-        i.disk_up.set(1);
+        // No disk configured: report up (nothing to fail) so "disk down" rules stay quiet. A
+        // configured disk's series waits for its first result.
+        if t.nodes.get(i.me.index()).is_some_and(|m| m.disk.is_none()) {
+            i.disk_up.with_label_values(NO_LABELS).set(1);
+        }
+        i.reload_successful.set(1);
+        i.reload_success_time
+            .set(chrono::Utc::now().timestamp_millis() as f64 / 1000.0);
+        for res in ["applied", "refused"] {
+            i.reloads.with_label_values(&[res]);
+        }
         for m in monitors {
             i.monitor_up.with_label_values(&[m]).set(1);
             i.monitor_duration.with_label_values(&[m]);
@@ -431,7 +479,9 @@ impl Metrics {
                 .set(b(k == VerdictKind::Healthy));
             i.incidents_opened.with_label_values(&[k.token()]);
         }
-        i.verdict.with_label_values(&["healthy", ""]).set(1);
+        i.verdict
+            .with_label_values(&str_refs(&healthy_series()))
+            .set(1);
         for h in HOOKS {
             i.hook_duration.with_label_values(&[h]);
             for res in ["ok", "failed"] {
@@ -505,7 +555,7 @@ impl Metrics {
                     DiskOutcome::Failed { .. } => (false, "failed"),
                     DiskOutcome::Hung { .. } => (false, "hung"),
                 };
-                i.disk_up.set(b(up));
+                i.disk_up.with_label_values(NO_LABELS).set(b(up));
                 i.disk_probes.with_label_values(&[res]).inc();
             }
             Probe::SerialPort { peer, open } => {
@@ -530,37 +580,60 @@ impl Metrics {
         }
     }
 
-    /// Records this node's own current view (heard peers, serial, interface health,
-    /// isolation and maintenance state).
+    /// Records this node's own current view (heard peers, serial, interface health, judged
+    /// reference reach, isolation and maintenance state). What the view leaves unknown (the
+    /// start-up warm-up, stale evidence) is removed, not set to 0.
     pub fn set_view(&self, v: &View) {
         let i = &*self.inner;
         let t = &i.topo;
-        for (net, nv) in &v.nets {
-            let name = self.net_name(*net);
-            let dev = self.device(*net);
+        let Some(me) = t.nodes.get(i.me.index()) else {
+            return;
+        };
+        for ifc in &me.interfaces {
+            let net = ifc.network;
+            let name = self.net_name(net);
+            let dev = ifc.device.as_str();
+            let peers = t.members(net).filter(|&p| p != i.me);
+            let Some(nv) = v.nets.get(&net) else {
+                let _ = i.interface_healthy.remove_label_values(&[name, dev]);
+                let _ = i.reference_reachable.remove_label_values(&[name, dev]);
+                for peer in peers {
+                    let _ = i
+                        .heartbeat_up
+                        .remove_label_values(&[self.node_name(peer), name]);
+                }
+                continue;
+            };
             if nv.carrier != Reach::Unknown {
                 i.interface_carrier
                     .with_label_values(&[name, dev])
                     .set(b(nv.carrier == Reach::Yes));
             }
+            set_reach(&i.reference_reachable, &[name, dev], nv.reference);
             let traffic = !nv.heard.is_empty() || nv.reference == Reach::Yes;
             i.interface_healthy
                 .with_label_values(&[name, dev])
                 .set(b(nv.carrier != Reach::No && traffic));
-            for peer in t.members(*net).filter(|&p| p != i.me) {
+            for peer in peers {
                 i.heartbeat_up
                     .with_label_values(&[self.node_name(peer), name])
                     .set(b(nv.heard.contains(&peer)));
             }
         }
-        for (peer, heard) in &v.serial {
-            i.serial_up
-                .with_label_values(&[self.node_name(*peer)])
-                .set(b(*heard));
+        for s in &me.serial {
+            let p = self.node_name(s.peer);
+            match v.serial.get(&s.peer) {
+                Some(heard) => i.serial_up.with_label_values(&[p]).set(b(*heard)),
+                None => {
+                    let _ = i.serial_up.remove_label_values(&[p]);
+                }
+            }
         }
         match v.disk {
-            DiskHealth::Failing | DiskHealth::Hung => i.disk_up.set(0),
-            DiskHealth::Ok | DiskHealth::Slow | DiskHealth::None => i.disk_up.set(1),
+            DiskHealth::Failing | DiskHealth::Hung => i.disk_up.with_label_values(NO_LABELS).set(0),
+            DiskHealth::Ok | DiskHealth::Slow | DiskHealth::None => {
+                i.disk_up.with_label_values(NO_LABELS).set(1)
+            }
             DiskHealth::Unknown => {}
         }
         i.isolated.set(b(v.isolated));
@@ -625,27 +698,33 @@ impl Metrics {
         i.messages_rejected.with_label_values(&[&label]).inc();
     }
 
-    /// The current verdict of this node.
-    pub fn set_diagnosis(&self, d: &DiagnosisRecord) {
+    /// The current verdict of this node; `subjects` are its components (the record's
+    /// subjects in words).
+    pub fn set_diagnosis(&self, d: &DiagnosisRecord, subjects: &[Component]) {
         let i = &*self.inner;
         // Set the new series before removing the old ones, so a concurrent scrape never
         // sees a node without a verdict.
-        let mut now: Vec<(String, String)> = d
-            .subjects
+        let mut now: Vec<Vec<String>> = subjects
             .iter()
-            .map(|s| (d.kind.clone(), s.clone()))
+            .map(|c| {
+                let l = SubjectLabels::of(&i.topo, c);
+                let mut v = vec![d.kind.clone()];
+                v.extend(l.values().iter().map(|x| x.to_string()));
+                v
+            })
             .collect();
         if now.is_empty() {
-            now.push((d.kind.clone(), String::new()));
+            let mut v = healthy_series();
+            v[0] = d.kind.clone();
+            now.push(v);
         }
-        for (k, s) in &now {
-            i.verdict
-                .with_label_values(&[k.as_str(), s.as_str()])
-                .set(1);
+        now.dedup();
+        for series in &now {
+            i.verdict.with_label_values(&str_refs(series)).set(1);
         }
         if let Ok(mut cur) = i.verdict_series.lock() {
-            for (k, s) in cur.iter().filter(|x| !now.contains(x)) {
-                let _ = i.verdict.remove_label_values(&[k.as_str(), s.as_str()]);
+            for old in cur.iter().filter(|x| !now.contains(x)) {
+                let _ = i.verdict.remove_label_values(&str_refs(old));
             }
             *cur = now;
         }
@@ -678,12 +757,37 @@ impl Metrics {
         if let Some((id, kind)) = cur.take() {
             let _ = i.incident_info.remove_label_values(&[&id, &kind]);
             let _ = i.incident_start.remove_label_values(&[&id]);
+            let _ = i.incident_agreed.remove_label_values(&[&id]);
         }
         if let Some((id, kind, start)) = open {
             i.incident_info.with_label_values(&[id, kind]).set(1);
             i.incident_start.with_label_values(&[id]).set(start);
+            i.incident_agreed.with_label_values(&[id]).set(0);
             *cur = Some((id.to_string(), kind.to_string()));
         }
+    }
+
+    /// Whether the open incident's verdict is agreed (ignored when no incident is open).
+    pub fn set_incident_agreed(&self, agreed: bool) {
+        let i = &*self.inner;
+        if let Ok(cur) = i.incident_series.lock() {
+            if let Some((id, _)) = cur.as_ref() {
+                i.incident_agreed.with_label_values(&[id]).set(b(agreed));
+            }
+        }
+    }
+
+    /// The result of a SIGHUP reload, at `at` (Unix seconds).
+    pub fn reload_result(&self, applied: bool, at: f64) {
+        let i = &*self.inner;
+        i.reload_successful.set(b(applied));
+        i.reload_time.with_label_values(NO_LABELS).set(at);
+        if applied {
+            i.reload_success_time.set(at);
+        }
+        i.reloads
+            .with_label_values(&[if applied { "applied" } else { "refused" }])
+            .inc();
     }
 
     /// A peer's latest view and its age (`None` = never heard: no series).

@@ -48,7 +48,8 @@
 //! incident fold in [`crate::journal`]; rules and delivery in [`crate::alert`].
 //!
 //! # Routes
-//! - `GET /metrics` — Prometheus text format (never behind the token, like node_exporter).
+//! - `GET /metrics` — Prometheus text format (never behind the token, like node_exporter);
+//!   rendered at most once a second, scrapes in between get the same body.
 //! - `GET /healthz` — `ok`.
 //! - `GET /api/v1/status` — [`StatusSnapshot`].
 //! - `GET /api/v1/diagnosis` — `{diagnosis, views}`: the latest verdict with its reasons.
@@ -65,7 +66,7 @@ pub mod state;
 
 pub use metrics::Metrics;
 pub use server::{serve, Server};
-pub use state::{ApiState, Liveness, StatusSnapshot};
+pub use state::{ApiState, Liveness, ReloadResult, StatusSnapshot, METRICS_MAX_AGE};
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 

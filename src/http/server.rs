@@ -3,7 +3,8 @@
 //! Read-only GET routes over [`ApiState`]; bad requests get a 4xx with a JSON message. Bounded:
 //! at most [`MAX_CONNECTIONS`] connections at once (more are closed at accept), headers must
 //! arrive within [`HEADER_TIMEOUT`], a connection lives at most [`CONNECTION_LIFETIME`], and
-//! request bodies are never read. It must never block the daemon: handlers only copy out of
+//! request bodies are never read, and `/metrics` is rendered at most once per
+//! [`super::state::METRICS_MAX_AGE`]. It must never block the daemon: handlers only copy out of
 //! the state under short locks.
 
 use super::state::ApiState;
@@ -227,12 +228,11 @@ pub fn route(state: &ApiState, req: &Request<Incoming>) -> Resp {
             "text/plain; charset=utf-8",
             "hadiag: /metrics /healthz /api/v1/status /api/v1/diagnosis /api/v1/incidents?since=… /api/v1/incidents/{id}\n",
         ),
-        "/metrics" => {
-            if let Some(s) = state.journal_stats() {
-                state.metrics().sync_journal(s);
-            }
-            respond(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", state.metrics().render())
-        }
+        "/metrics" => respond(
+            StatusCode::OK,
+            "text/plain; version=0.0.4; charset=utf-8",
+            state.metrics_body(std::time::Instant::now()),
+        ),
         "/api/v1/status" => json(StatusCode::OK, &state.snapshot()),
         "/api/v1/diagnosis" => {
             let d = state.diagnosis();

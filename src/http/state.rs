@@ -38,6 +38,9 @@ pub struct StatusSnapshot {
     pub peers: Vec<PeerStatus>,
     pub verdict: Option<DiagnosisRecord>,
     pub incident: Option<IncidentListItem>,
+    /// The last SIGHUP reload; `None` before the first one.
+    #[serde(default)]
+    pub reload: Option<ReloadResult>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -190,6 +193,39 @@ pub struct ApiState {
     token: Arc<RwLock<Option<Arc<str>>>>,
     journal_stats: Option<Arc<JournalStats>>,
     liveness: Arc<Liveness>,
+    /// The last `/metrics` body and when it was rendered (see [`METRICS_MAX_AGE`]).
+    metrics_cache: Arc<std::sync::Mutex<Option<(std::time::Instant, bytes::Bytes)>>>,
+    reload: Arc<RwLock<Option<ReloadResult>>>,
+}
+
+/// How long a rendered `/metrics` body is served again: rendering walks every series and
+/// reads `/proc`, so however many clients scrape (or flood) the endpoint, it costs at most
+/// one render per second. Prometheus scrapes every 10–60 s and the values themselves change
+/// about once a second (the daemon's tick), so a scrape never sees older data than that.
+pub const METRICS_MAX_AGE: Duration = Duration::from_secs(1);
+
+/// The last SIGHUP reload: when, whether it went live, and what it changed or why not.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReloadResult {
+    #[serde(with = "ts_ms")]
+    pub at: DateTime<Utc>,
+    /// `applied` | `refused`.
+    pub outcome: String,
+    /// Why it was refused, naming the place and the cause (first problem; all of them are in
+    /// `refused`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// What went live.
+    #[serde(default)]
+    pub applied: Vec<String>,
+    /// What was refused (then nothing of that reload went live).
+    #[serde(default)]
+    pub refused: Vec<String>,
+    /// Reloads since start, by outcome.
+    #[serde(default)]
+    pub applied_total: u64,
+    #[serde(default)]
+    pub refused_total: u64,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -226,6 +262,8 @@ impl ApiState {
             token: Arc::new(RwLock::new(token.filter(|t| !t.is_empty()).map(Arc::from))),
             journal_stats: None,
             liveness: Arc::new(Liveness::default()),
+            metrics_cache: Arc::default(),
+            reload: Arc::default(),
         }
     }
 
@@ -257,6 +295,39 @@ impl ApiState {
 
     pub(crate) fn journal_stats(&self) -> Option<&JournalStats> {
         self.journal_stats.as_deref()
+    }
+
+    /// The `/metrics` body at `now`: rendered afresh only when the last render is
+    /// [`METRICS_MAX_AGE`] old; scrapes in between get the same body. Concurrent scrapes wait
+    /// for one render instead of rendering side by side.
+    pub fn metrics_body(&self, now: std::time::Instant) -> bytes::Bytes {
+        let mut cache = self.metrics_cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((at, body)) = cache.as_ref() {
+            if now.saturating_duration_since(*at) < METRICS_MAX_AGE {
+                return body.clone();
+            }
+        }
+        if let Some(s) = self.journal_stats() {
+            self.metrics.sync_journal(s);
+        }
+        let body = bytes::Bytes::from(self.metrics.render());
+        *cache = Some((now, body.clone()));
+        body
+    }
+
+    /// Records the result of a SIGHUP reload for the API (and its metrics).
+    pub fn set_reload(&self, r: ReloadResult) {
+        self.metrics.reload_result(
+            r.outcome == "applied",
+            r.at.timestamp_millis() as f64 / 1000.0,
+        );
+        if let Ok(mut cur) = self.reload.write() {
+            *cur = Some(r);
+        }
+    }
+
+    pub fn reload(&self) -> Option<ReloadResult> {
+        self.reload.read().ok().and_then(|r| r.clone())
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
@@ -508,6 +579,7 @@ impl ApiState {
                 .clone()
                 .or_else(|| i.book.latest_diagnosis().cloned()),
             incident: i.book.current().map(|r| r.list_item()),
+            reload: self.reload(),
         }
     }
 }

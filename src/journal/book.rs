@@ -3,6 +3,11 @@
 //! The same fold runs live (the daemon feeds every entry it journals to the API state, which
 //! serves `/api/v1/incidents`) and offline (`explain --journal` replays the file), so a live
 //! and an offline `explain` of the same incident say the same thing. Pure: no I/O, no clock.
+//!
+//! An incident's timeline is its own: what happened while it was open, the lines that name
+//! it (hooks, hand-back, rejoin — also after it closed), and a lead-up of what changed since
+//! the cluster last looked healthy (a healthy verdict, or every node's view healthy) with no
+//! incident open. A previous incident's takeover and heal never lead up to the next one.
 
 use super::record::{ActionRecord, AlertRecord, DiagnosisRecord, Entry, EntryKind, ViewRecord};
 use chrono::{DateTime, Utc};
@@ -191,6 +196,8 @@ impl IncidentBook {
         }
         if self.open.as_deref() == Some(incident) {
             self.open = None;
+            // What came before the close belongs to the closed incident.
+            self.lead_up.clear();
         }
     }
 
@@ -218,11 +225,12 @@ impl IncidentBook {
                     } else {
                         format!("{of} reports: {c}")
                     };
-                    self.lead_push(e.ts, node, text.clone());
-                    if let Some(inc) = self.open.clone().and_then(|id| self.incidents.get_mut(&id))
-                    {
-                        inc.push_timeline(e.ts, node, text);
-                    }
+                    self.file_line(e.ts, node, None, text);
+                }
+                // Every node's view looks healthy again (a heal still arriving after its
+                // incident closed): nothing so far leads to a next incident.
+                if self.open.is_none() && self.latest_views.values().all(|v| v.looks_healthy()) {
+                    self.lead_up.clear();
                 }
             }
             EntryKind::DiagnosisChanged { diagnosis, views } => {
@@ -237,6 +245,8 @@ impl IncidentBook {
                         inc.latest = diagnosis.clone();
                         inc.push_timeline(e.ts, node, text);
                     }
+                    // All healthy with no incident open: nothing before leads to the next one.
+                    None if diagnosis.kind == "healthy" => self.lead_up.clear(),
                     None => self.lead_push(e.ts, node, text),
                 }
             }
@@ -375,8 +385,22 @@ impl IncidentBook {
                 );
             }
             EntryKind::Note { text } => {
-                self.lead_push(e.ts, node, text.clone());
+                let named = named_incident(text).filter(|id| self.incidents.contains_key(*id));
+                let named = named.map(str::to_string);
+                self.file_line(e.ts, node, named, text.clone());
             }
+        }
+    }
+
+    /// Files a line under `incident` (when it names one), else under the open incident, else
+    /// in the lead-up of the next one.
+    fn file_line(&mut self, at: DateTime<Utc>, node: &str, incident: Option<String>, text: String) {
+        match incident
+            .or_else(|| self.open.clone())
+            .and_then(|id| self.incidents.get_mut(&id))
+        {
+            Some(inc) => inc.push_timeline(at, node, text),
+            None => self.lead_push(at, node, text),
         }
     }
 
@@ -390,4 +414,13 @@ impl IncidentBook {
             text,
         });
     }
+}
+
+/// The incident id a note names (`… for incident n1-3`, `… (incident n1-3)`), if any.
+fn named_incident(text: &str) -> Option<&str> {
+    let (_, rest) = text.split_once("incident ")?;
+    let id = rest
+        .split(|c: char| c.is_whitespace() || matches!(c, ':' | ',' | ')' | ';'))
+        .next()?;
+    super::record::parse_incident_ref(id).map(|_| id)
 }

@@ -2,8 +2,9 @@
 //!
 //! Every incident opened and closed, every verdict change with the evidence it was decided on,
 //! every hook run and alert delivery is one line ([`record::Entry`]), timestamped in UTC
-//! RFC 3339 with milliseconds. `explain --journal` reads it offline ([`read_journal`] +
-//! [`book::IncidentBook`]), because the node that most needs an explanation may be the
+//! RFC 3339 with milliseconds. `explain --journal` reads it offline — the newest
+//! [`EXPLAIN_READ_BYTES`] streamed from the end ([`scan_recent`]) into a
+//! [`book::IncidentBook`] — because the node that most needs an explanation may be the
 //! isolated one.
 //!
 //! Durability: incident opens and closes are fsync'ed; other lines are written through to the
@@ -344,8 +345,11 @@ impl JournalHandle {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LineProblem {
     pub file: PathBuf,
-    /// 1-based line number.
-    pub line: usize,
+    /// 1-based line number; `None` when the read entered the file part-way (bounded reads
+    /// from the end), then `offset` places it.
+    pub line: Option<usize>,
+    /// Byte offset of the line in its file.
+    pub offset: u64,
     /// The last line had no newline: a write torn by a crash.
     pub torn: bool,
     pub error: String,
@@ -358,13 +362,16 @@ impl std::fmt::Display for LineProblem {
         } else {
             "unreadable line, skipped"
         };
-        write!(
-            f,
-            "{}:{}: {what}: {}",
-            self.file.display(),
-            self.line,
-            self.error
-        )
+        match self.line {
+            Some(l) => write!(f, "{}:{l}: {what}: {}", self.file.display(), self.error),
+            None => write!(
+                f,
+                "{} at byte {}: {what}: {}",
+                self.file.display(),
+                self.offset,
+                self.error
+            ),
+        }
     }
 }
 
@@ -390,6 +397,41 @@ pub struct RecentReport {
     /// Lines that were not an entry (torn, garbage, over [`MAX_LINE_BYTES`]): skipped.
     pub skipped: u64,
     pub bytes: u64,
+    /// Older history was left unread because the byte cap was reached.
+    pub truncated: bool,
+}
+
+/// Journal bytes `hadiag explain --journal` reads, newest first. Read as a stream into the
+/// incident book, memory is bounded by the book (at most [`book::MAX_INCIDENTS`] incidents),
+/// not by the files; 32 MiB is two full files at the default 16 MiB — weeks of incidents on a
+/// normal node — and parses in well under a second. Older history: point `--journal` at an
+/// older rotated file (`journal.jsonl.N`), which is read from its own end the same way.
+pub const EXPLAIN_READ_BYTES: u64 = 32 * 1024 * 1024;
+
+/// The files of the journal at `path` — a state directory, its live file, or a rotated file —
+/// newest first: that file (the live one for a directory) and its rotated predecessors.
+/// Files that do not exist are left out (rotated files may exist without a live one).
+pub fn journal_files(path: &Path) -> Vec<PathBuf> {
+    let (live, first) = if path.is_dir() {
+        (path.join(FILE_NAME), 0)
+    } else {
+        let rotated = path.extension().and_then(|e| e.to_str()).and_then(|e| {
+            let n: u32 = e.parse().ok()?;
+            Some((path.with_extension(""), n))
+        });
+        rotated.unwrap_or((path.to_path_buf(), 0))
+    };
+    let mut out = Vec::new();
+    // Bounded scan: keep_files is far below this.
+    for n in first..=first.saturating_add(1000) {
+        let p = rotated_path(&live, n);
+        if p.exists() {
+            out.push(p);
+        } else if n != first {
+            break;
+        }
+    }
+    out
 }
 
 /// Streams the newest whole lines of the journal in `dir`, at most `cap` bytes of them, to `f`
@@ -399,48 +441,61 @@ pub struct RecentReport {
 pub fn for_each_recent(
     dir: &Path,
     cap: u64,
-    mut f: impl FnMut(Entry),
+    f: impl FnMut(Entry),
 ) -> Result<RecentReport, JournalError> {
-    let live = dir.join(FILE_NAME);
+    scan_recent(&journal_files(dir), cap, f, |_| {})
+}
+
+/// [`for_each_recent`] over `files` (newest first, as [`journal_files`] lists them), also
+/// reporting each line that is not an entry to `problem`.
+pub fn scan_recent(
+    files: &[PathBuf],
+    cap: u64,
+    mut f: impl FnMut(Entry),
+    mut problem: impl FnMut(LineProblem),
+) -> Result<RecentReport, JournalError> {
     // (file, offset to start from), newest first.
     let mut plan: Vec<(PathBuf, u64)> = Vec::new();
     let mut left = cap;
-    for n in 0..=1000u32 {
+    let mut report = RecentReport::default();
+    for p in files {
         if left == 0 {
+            report.truncated = true;
             break;
         }
-        let p = rotated_path(&live, n);
-        let size = match std::fs::metadata(&p) {
+        let size = match std::fs::metadata(p) {
             Ok(m) => m.len(),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                if n == 0 {
-                    continue; // rotated files may exist without a live one
-                }
-                break;
-            }
-            Err(e) => return Err(io_err(&p)(e)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(io_err(p)(e)),
         };
         let take = size.min(left);
         left -= take;
-        plan.push((p, size - take));
+        report.truncated |= take < size;
+        plan.push((p.clone(), size - take));
     }
-    let mut report = RecentReport::default();
+    let newest = plan.first().map(|(p, _)| p.clone());
     for (path, start) in plan.into_iter().rev() {
         let file = File::open(&path).map_err(io_err(&path))?;
         let mut r = io::BufReader::new(file);
         r.seek(SeekFrom::Start(start)).map_err(io_err(&path))?;
         let mut line = Vec::new();
+        let mut at = start;
         if start > 0 {
             // Entered mid-file: the first (partial) line belongs to older history.
-            let n = read_line_bounded(&mut r, &mut line).map_err(io_err(&path))?;
+            let (n, _) = read_line_bounded(&mut r, &mut line).map_err(io_err(&path))?;
             report.bytes += n as u64;
+            at += n as u64;
         }
+        let mut number = (start == 0).then_some(0usize);
         loop {
             line.clear();
-            let n = read_line_bounded(&mut r, &mut line).map_err(io_err(&path))?;
+            let (n, newline) = read_line_bounded(&mut r, &mut line).map_err(io_err(&path))?;
             if n == 0 {
                 break;
             }
+            let offset = at;
+            at += n as u64;
+            number = number.map(|k| k + 1);
             report.bytes += n as u64;
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
@@ -450,7 +505,22 @@ pub fn for_each_recent(
                     report.entries += 1;
                     f(e);
                 }
-                Err(_) => report.skipped += 1,
+                Err(e) => {
+                    report.skipped += 1;
+                    let over = line.last() == Some(&0);
+                    problem(LineProblem {
+                        file: path.clone(),
+                        line: number,
+                        offset,
+                        // Only the newest file's last line can be a write still torn.
+                        torn: !newline && newest.as_ref() == Some(&path),
+                        error: if over {
+                            format!("line longer than {MAX_LINE_BYTES} bytes")
+                        } else {
+                            e.to_string()
+                        },
+                    });
+                }
             }
         }
     }
@@ -458,10 +528,12 @@ pub fn for_each_recent(
 }
 
 /// Reads one line into `out` (without its newline), keeping at most [`MAX_LINE_BYTES`]; a
-/// longer line is consumed and returned empty-but-counted as garbage. Returns bytes consumed.
-fn read_line_bounded<R: BufRead>(r: &mut R, out: &mut Vec<u8>) -> io::Result<usize> {
+/// longer line is consumed and returned empty-but-counted as garbage. Returns bytes consumed
+/// and whether the line ended with a newline (not: the file's last, torn line).
+fn read_line_bounded<R: BufRead>(r: &mut R, out: &mut Vec<u8>) -> io::Result<(usize, bool)> {
     let mut consumed = 0;
     let mut over = false;
+    let mut newline = false;
     loop {
         let buf = r.fill_buf()?;
         if buf.is_empty() {
@@ -486,6 +558,7 @@ fn read_line_bounded<R: BufRead>(r: &mut R, out: &mut Vec<u8>) -> io::Result<usi
         r.consume(chunk);
         consumed += chunk;
         if done {
+            newline = true;
             break;
         }
     }
@@ -493,89 +566,40 @@ fn read_line_bounded<R: BufRead>(r: &mut R, out: &mut Vec<u8>) -> io::Result<usi
         // Not JSON: counted as a skipped line by the caller.
         out.extend_from_slice(b"\x00");
     }
-    Ok(consumed)
+    Ok((consumed, newline))
 }
 
-/// Largest journal file read (bounded memory for `explain`): the configured `max_bytes` is far
-/// below this; a bigger file is read from its last 256 MiB.
+/// Most journal bytes [`read_journal`] collects (newest kept): it holds every entry in memory,
+/// so it is for tests and tools over small journals; `explain` streams instead
+/// ([`EXPLAIN_READ_BYTES`]).
 pub const MAX_READ_BYTES: u64 = 256 * 1024 * 1024;
 
-/// Reads a journal: `path` is the state directory, the live file, or a rotated file. The live
-/// file's rotated predecessors are read first, so entries come out oldest first.
+/// Reads a journal into memory: `path` is the state directory, the live file, or a rotated
+/// file (then it and its older predecessors). Entries come out oldest first; at most the newest
+/// [`MAX_READ_BYTES`] are read.
 pub fn read_journal(path: &Path) -> Result<ReadReport, JournalError> {
-    let live = if path.is_dir() {
-        path.join(FILE_NAME)
-    } else {
-        path.to_path_buf()
-    };
-    let mut files = Vec::new();
-    if !path.is_dir() && !live.exists() {
+    let mut files = journal_files(path);
+    if files.is_empty() {
+        let (p, why) = if path.is_dir() {
+            (path.join(FILE_NAME), "no journal in this directory")
+        } else {
+            (path.to_path_buf(), "no such journal file")
+        };
         return Err(JournalError::Io {
-            path: live,
-            source: io::Error::new(io::ErrorKind::NotFound, "no such journal file"),
+            path: p,
+            source: io::Error::new(io::ErrorKind::NotFound, why),
         });
     }
-    // Rotated predecessors, oldest (highest number) first. Bounded scan.
-    let mut rotated = Vec::new();
-    for n in 1..=1000u32 {
-        let p = rotated_path(&live, n);
-        if !p.exists() {
-            break;
-        }
-        rotated.push(p);
-    }
-    rotated.reverse();
-    files.extend(rotated);
-    if live.exists() {
-        files.push(live.clone());
-    } else if files.is_empty() {
-        return Err(JournalError::Io {
-            path: live,
-            source: io::Error::new(io::ErrorKind::NotFound, "no journal in this directory"),
-        });
-    }
-    let mut report = ReadReport {
-        files: files.clone(),
-        ..Default::default()
-    };
-    for f in &files {
-        read_one(f, &mut report)?;
-    }
+    let mut report = ReadReport::default();
+    let mut problems = Vec::new();
+    scan_recent(
+        &files,
+        MAX_READ_BYTES,
+        |e| report.entries.push(e),
+        |p| problems.push(p),
+    )?;
+    report.problems = problems;
+    files.reverse();
+    report.files = files;
     Ok(report)
-}
-
-fn read_one(path: &Path, report: &mut ReadReport) -> Result<(), JournalError> {
-    let mut file = File::open(path).map_err(io_err(path))?;
-    let size = file.metadata().map_err(io_err(path))?.len();
-    if size > MAX_READ_BYTES {
-        file.seek(SeekFrom::Start(size - MAX_READ_BYTES))
-            .map_err(io_err(path))?;
-    }
-    let mut buf = Vec::new();
-    file.take(MAX_READ_BYTES)
-        .read_to_end(&mut buf)
-        .map_err(io_err(path))?;
-    let ends_with_newline = buf.last() == Some(&b'\n');
-    let lines: Vec<&[u8]> = buf.split(|&b| b == b'\n').collect();
-    let n = lines.len();
-    for (i, raw) in lines.into_iter().enumerate() {
-        let last = i + 1 == n;
-        if raw.iter().all(|b| b.is_ascii_whitespace()) {
-            continue;
-        }
-        let torn = last && !ends_with_newline;
-        match std::str::from_utf8(raw)
-            .map_err(|e| e.to_string())
-            .and_then(|s| serde_json::from_str::<Entry>(s).map_err(|e| e.to_string()))
-        {
-            Ok(e) => report.entries.push(e),
-            Err(error) => report.problems.push(LineProblem {
-                file: path.to_path_buf(),
-                line: i + 1,
-                torn,
-                error,
-            }),
-        }
-    }
-    Ok(())
 }

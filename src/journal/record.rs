@@ -437,6 +437,21 @@ pub struct ViewRecord {
     pub incident: Option<String>,
 }
 
+impl ViewRecord {
+    /// Nothing wrong in this view: no carrier or reference down, someone heard on every
+    /// network, nothing degraded, disk fine, every serial peer heard, no failing monitor, no
+    /// isolation. (Facts not known yet count as fine: there is no evidence. The incident a
+    /// view names is left out: it trails the facts, and only changed facts are journaled.)
+    pub fn looks_healthy(&self) -> bool {
+        self.nets.values().all(|n| {
+            n.carrier != "no" && n.reference != "no" && !n.heard.is_empty() && n.degraded.is_empty()
+        }) && self.serial.values().all(|h| *h)
+            && matches!(self.disk.as_str(), "ok" | "none" | "unknown")
+            && self.failing_monitors.is_empty()
+            && !self.isolated
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetViewRecord {
     /// `yes` | `no` | `unknown`.

@@ -8,7 +8,8 @@
 //! synchronous and non-blocking (short std locks; the journal writer and alert deliveries run
 //! behind bounded queues on their own thread/tasks).
 
-use crate::alert::AlertPipeline;
+use crate::alert::{AlertPipeline, DeliveryLimits};
+use crate::config::AlertRule;
 use crate::core::classify::Diagnosis;
 use crate::core::diagnosis::{IncidentId, IncidentSummary};
 use crate::core::node::Event;
@@ -39,6 +40,8 @@ pub struct Observer {
     wall: WallMap,
     last_views: BTreeMap<NodeId, ViewRecord>,
     last_diagnosis: Option<DiagnosisRecord>,
+    /// The verdict in force, for an alert pipeline started by a reload.
+    last_verdict: Option<Diagnosis>,
     open_incident: Option<String>,
 }
 
@@ -75,6 +78,7 @@ impl Observer {
             wall,
             last_views: BTreeMap::new(),
             last_diagnosis: None,
+            last_verdict: None,
             open_incident: None,
         })
     }
@@ -112,6 +116,35 @@ impl Observer {
     /// Installs (or replaces, on reload) the alert pipeline.
     pub fn set_alerts(&mut self, alerts: AlertPipeline) {
         self.alerts = Some(alerts);
+    }
+
+    /// Installs the alert rules of a loaded or reloaded configuration: the running pipeline
+    /// takes the new rules; without one (the daemon started with no rules) a pipeline starts
+    /// now, fed the verdict in force, so a problem already going on is alerted too.
+    /// `api_base` links each alert to this node's API (`generatorURL`). Call inside a tokio
+    /// runtime (deliveries run on its tasks).
+    pub fn set_alert_rules(&mut self, rules: Vec<AlertRule>, api_base: Option<String>) {
+        if let Some(a) = self.alerts.as_mut() {
+            a.set_rules(rules);
+            return;
+        }
+        if rules.is_empty() {
+            return;
+        }
+        let mut p = AlertPipeline::new(
+            &self.topo,
+            rules,
+            DeliveryLimits::default(),
+            Some(self.metrics.clone()),
+            self.wall,
+        );
+        if let Some(b) = api_base {
+            p = p.with_api_base(b);
+        }
+        if let Some(d) = &self.last_verdict {
+            p.set_diagnosis(d, self.open_incident.as_deref());
+        }
+        self.alerts = Some(p);
     }
 
     pub fn alerts_mut(&mut self) -> Option<&mut AlertPipeline> {
@@ -202,12 +235,13 @@ impl Observer {
     pub fn diagnosis(&mut self, d: &Diagnosis) -> DiagnosisRecord {
         let mut rec = DiagnosisRecord::from_diagnosis(&self.topo, d, &self.wall);
         rec.incident = self.open_incident.clone();
-        self.metrics.set_diagnosis(&rec);
+        self.metrics.set_diagnosis(&rec, &d.subjects);
         self.api.set_diagnosis(&rec);
         if let Some(a) = self.alerts.as_mut() {
             a.set_diagnosis(d, self.open_incident.as_deref());
         }
         self.last_diagnosis = Some(rec.clone());
+        self.last_verdict = Some(d.clone());
         let views = self.views();
         self.record_now(EntryKind::DiagnosisChanged {
             diagnosis: rec.clone(),
@@ -314,15 +348,24 @@ impl Observer {
                     text: format!("fencing {} for incident {id}", self.node(*peer)),
                 });
             }
-            Event::HandBack { peer, .. } => {
+            // The incident is named so `explain` files the line under it, not under the
+            // next incident's lead-up.
+            Event::HandBack { peer, incident } => {
                 self.record_now(EntryKind::Note {
-                    text: format!("{} is back; its services may return", self.node(*peer)),
+                    text: format!(
+                        "{} is back; its services may return{}",
+                        self.node(*peer),
+                        self.of_incident(*incident)
+                    ),
                 });
             }
-            Event::Rejoined { .. } => {
+            Event::Rejoined { incident } => {
                 self.metrics.set_isolated(false);
                 self.record_now(EntryKind::Note {
-                    text: "left isolation; services may run again".to_string(),
+                    text: format!(
+                        "left isolation; services may run again{}",
+                        self.of_incident(*incident)
+                    ),
                 });
             }
             // A verdict change raises an alert with the verdict's own headline: the journal
@@ -344,7 +387,17 @@ impl Observer {
         self.topo.node_name(n).to_string()
     }
 
+    /// ` (incident n1-3)`, or nothing.
+    fn of_incident(&self, incident: Option<IncidentId>) -> String {
+        incident
+            .map(|i| format!(" (incident {})", incident_ref(&self.topo, i)))
+            .unwrap_or_default()
+    }
+
     pub fn incident_agreed(&self, incident: &str, peer: &str) {
+        if self.open_incident.as_deref() == Some(incident) {
+            self.metrics.set_incident_agreed(true);
+        }
         self.record_now(EntryKind::IncidentAgreed {
             incident: incident.to_string(),
             peer: peer.to_string(),

@@ -341,3 +341,31 @@ pub fn healthy_then_n2a_goes_away(obs: &mut Observer) {
         Some(Duration::from_millis(50)),
     );
 }
+
+/// A rule on every verdict that pages at once (and on recovery) by running `command`.
+pub fn exec_rule(command: Vec<String>) -> hadiag::config::AlertRule {
+    hadiag::config::AlertRule {
+        name: "page".into(),
+        select: hadiag::config::AlertSelect::default(),
+        after: 1,
+        every: None,
+        upalert: true,
+        action: hadiag::config::AlertAction::Exec {
+            command,
+            timeout: Duration::from_secs(10),
+        },
+    }
+}
+
+/// Runs the `hadiag` binary with `args`: exit code, stdout, stderr.
+pub fn run_hadiag(args: &[&str]) -> (Option<i32>, String, String) {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_hadiag"))
+        .args(args)
+        .output()
+        .expect("run hadiag");
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
