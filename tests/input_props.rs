@@ -332,7 +332,7 @@ fn a_bad_journal_line_is_named_by_its_line() {
     assert_eq!(r.entries.len(), 3);
     assert_eq!(r.problems.len(), 1);
     let p = &r.problems[0];
-    assert_eq!((p.line, p.torn), (3, false));
+    assert_eq!((p.line, p.torn), (Some(3), false));
     assert!(
         p.to_string()
             .starts_with(&format!("{}:3: unreadable line", file.display())),
