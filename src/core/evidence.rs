@@ -18,8 +18,9 @@
 //!   consecutive messages (each within the threshold of the previous), so a flapping path does
 //!   not flip a verdict. A single lost heartbeat never makes a path silent
 //!   (`detect_multiplier` ≥ 2 heartbeats).
-//! - **the other side's view**: a lossy network path (threshold above `detect_time`) whose
-//!   silence has not reached `timing.silence_cap()` still counts as heard while the peer's
+//! - **the other side's view**: a lossy network path (threshold above `detect_time`) silent
+//!   for less than its threshold plus `detect_time` (at most `timing.silence_cap()`) still
+//!   counts as heard while the peer's
 //!   fresh view, received on another path after our last message from it on this one, says the
 //!   peer hears us on that network: the path passes frames, so the silence is loss.
 //! - **warm-up**: for the first `detect_time` after [`Evidence::new`] (and after the node finds
@@ -625,6 +626,13 @@ impl Evidence {
             .threshold(&self.timing, self.thresholds.false_silence_probability)
     }
 
+    /// How long the other side's view keeps a lossy path heard: one detection time past the
+    /// path's threshold, at most the cap. Bounded so tightly because both sides' views can
+    /// hold each other up (each says it hears the other) when the path died both ways.
+    fn view_hold(&self, threshold: Duration) -> Duration {
+        (threshold + self.detect()).min(self.timing.silence_cap())
+    }
+
     /// The silence threshold of `peer`'s path `path` (`detect_time` for an unknown path).
     pub fn silence_threshold(&self, peer: NodeId, path: Path) -> Duration {
         self.paths
@@ -648,7 +656,7 @@ impl Evidence {
         let Some(last) = ps.last_heard else {
             return false;
         };
-        if threshold <= self.detect() || ps.was_silent || now - last > self.timing.silence_cap() {
+        if threshold <= self.detect() || ps.was_silent || now - last > self.view_hold(threshold) {
             return false;
         }
         self.peers.get(&peer).is_some_and(|st| {
@@ -902,13 +910,12 @@ impl Evidence {
             }
         };
         consider(self.start + detect);
-        let cap = self.timing.silence_cap();
         for ps in self.paths.values() {
             if let Some(t) = ps.last_heard {
                 let threshold = self.silence_after(ps);
                 consider(t + threshold + tick);
                 if threshold > detect {
-                    consider(t + cap + tick); // the other side's view stops counting
+                    consider(t + self.view_hold(threshold) + tick); // the peer's view stops counting
                 }
             }
         }
