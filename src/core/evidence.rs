@@ -1104,7 +1104,7 @@ mod tests {
     }
 
     #[test]
-    fn one_lost_heartbeat_changes_nothing_and_silence_needs_heal() {
+    fn one_lost_heartbeat_never_silences_and_silence_needs_heal() {
         let t = topo();
         let mut e = Evidence::new(&t, ME, ms(0));
         let p = Path::Network(A);
@@ -1114,21 +1114,27 @@ mod tests {
         assert!(e.heard(ms(1300), PEER, p));
         e.record_message(ms(1200), &hb(3, p, vec![]));
         assert!(e.heard(ms(1450), PEER, p));
-        assert_eq!(
-            e.next_deadline(ms(1450)),
-            Some(ms(1500) + Duration::from_nanos(1))
+        // The lost heartbeat lengthened the silence threshold (one miss in two heartbeats: up
+        // to the cap until more history comes in).
+        let th = e.silence_threshold(PEER, p);
+        assert!(
+            th > Duration::from_millis(300) && th <= t.timing.silence_cap(),
+            "{th:?}"
         );
-        // Silent beyond detect time (300 ms).
-        assert!(!e.heard(ms(1501), PEER, p));
+        // The next deadline is no later than the path's (the view goes stale first).
+        assert!(e.next_deadline(ms(1450)) <= Some(ms(1200) + th + Duration::from_nanos(1)));
+        assert!(e.heard(ms(1200) + th, PEER, p));
+        // Silent beyond the threshold.
+        assert!(!e.heard(ms(1201) + th, PEER, p));
         // Back: needs heal_successes (3) consecutive heartbeats.
-        e.record_message(ms(2000), &hb(4, p, vec![]));
-        assert!(!e.heard(ms(2000), PEER, p));
-        e.record_message(ms(2100), &hb(5, p, vec![]));
-        assert!(!e.heard(ms(2100), PEER, p));
-        e.record_message(ms(2200), &hb(6, p, vec![]));
-        assert!(e.heard(ms(2200), PEER, p));
+        e.record_message(ms(3000), &hb(4, p, vec![]));
+        assert!(!e.heard(ms(3000), PEER, p));
+        e.record_message(ms(3100), &hb(5, p, vec![]));
+        assert!(!e.heard(ms(3100), PEER, p));
+        e.record_message(ms(3200), &hb(6, p, vec![]));
+        assert!(e.heard(ms(3200), PEER, p));
         // Duplicates and replays do not count.
-        e.record_message(ms(2250), &hb(6, p, vec![]));
+        e.record_message(ms(3250), &hb(6, p, vec![]));
         assert_eq!(
             e.paths[&PathKey {
                 peer: PEER,

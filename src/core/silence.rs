@@ -19,9 +19,10 @@
 //!
 //! Loss is estimated from completed gaps between received heartbeats only: `p = missed /
 //! (missed + received)` over the last [`GAP_WINDOW`] heartbeats and over the last
-//! [`SHORT_GAPS`], the larger of the two, each counted only once two heartbeats in it were
-//! missed (so a loss that starts now raises the threshold within a few heartbeats, while one
-//! lost heartbeat on a clean path changes nothing). A gap longer than the threshold in force was a silence, not loss, and is left out.
+//! [`SHORT_GAPS`], the larger of the two; the long window counts once two heartbeats in it
+//! were missed, the short one from the first miss, so a loss that starts now raises the
+//! threshold at its first miss (one lost heartbeat on a clean path lengthens the threshold to
+//! 600 ms for the next 16 heartbeats, then it is back to the detection time). A gap longer than the threshold in force was a silence, not loss, and is left out.
 
 use crate::core::time::Instant;
 use crate::core::topology::Timing;
@@ -32,9 +33,10 @@ use std::time::Duration;
 pub const GAP_WINDOW: usize = 100;
 /// Recent gaps that let a fresh loss raise the threshold quickly.
 pub const SHORT_GAPS: usize = 16;
-/// Misses needed in a window before it counts: one lost heartbeat is noise, not a loss rate
-/// (as for the degraded rule), and changes nothing.
-const MIN_MISSED: u32 = 2;
+/// Misses needed before the long window counts: one lost heartbeat in 100 is noise, not a loss
+/// rate (as for the degraded rule). The short window counts from the first miss: a path that
+/// just started losing may have shown one miss only before a run of three.
+const LONG_MIN_MISSED: u32 = 2;
 /// Loss estimates are clamped here: beyond it the cap decides anyway.
 const MAX_LOSS: f64 = 0.99;
 
@@ -91,15 +93,15 @@ impl Arrivals {
             }
             (missed, got)
         };
-        let ratio = |(missed, got): (u32, u32)| {
-            if missed < MIN_MISSED {
+        let ratio = |(missed, got): (u32, u32), min: u32| {
+            if missed < min.max(1) {
                 0.0
             } else {
                 f64::from(missed) / f64::from(missed + got)
             }
         };
-        let long = ratio(rate(&mut self.gaps.iter()));
-        let short = ratio(rate(&mut self.gaps.iter().rev().take(SHORT_GAPS)));
+        let long = ratio(rate(&mut self.gaps.iter()), LONG_MIN_MISSED);
+        let short = ratio(rate(&mut self.gaps.iter().rev().take(SHORT_GAPS)), 1);
         long.max(short).min(MAX_LOSS)
     }
 
@@ -165,8 +167,14 @@ mod tests {
         }
         assert_eq!(a.loss(), 0.0);
         assert_eq!(a.threshold(&t, 1e-6), t.detect_time());
-        // One lost heartbeat changes nothing.
-        a.record(ms(200 * 100 + 100), t.heartbeat_interval, t.detect_time());
+        // One lost heartbeat lengthens it for the short window only.
+        let mut at = 200 * 100 + 100;
+        a.record(ms(at), t.heartbeat_interval, t.detect_time());
+        assert_eq!(a.threshold(&t, 1e-6), Duration::from_millis(600));
+        for _ in 0..SHORT_GAPS {
+            at += 100;
+            a.record(ms(at), t.heartbeat_interval, a.threshold(&t, 1e-6));
+        }
         assert_eq!(a.threshold(&t, 1e-6), t.detect_time());
     }
 
