@@ -78,7 +78,7 @@ fn seed_sweep() {
 
 /// Seeds the sweep once failed on, replayed exactly as the sweep draws them (timings
 /// included); `tests/scenarios.rs` keeps them written out as regression scenarios.
-const FOUND_SEEDS: [u64; 8] = [3022, 11432, 4702, 22207, 32865, 6238, 16075, 39841];
+const FOUND_SEEDS: [u64; 9] = [3022, 11432, 4702, 22207, 32865, 6238, 16075, 39841, 28001];
 
 #[test]
 fn found_seeds_replay_clean() {

@@ -393,11 +393,7 @@ impl Checker {
         };
         self.note_connectivity(now, nodes);
         let from = now - self.lookback;
-        let relevant: Vec<&ScheduledFault> = self
-            .schedule
-            .iter()
-            .filter(|f| f.start <= now && f.end.is_none_or(|e| e > from))
-            .collect();
+        let relevant = self.active_within_lookback(now);
         let mut structural = 0;
         let mut all_s2 = true;
         for f in &relevant {
@@ -423,6 +419,16 @@ impl Checker {
         }
     }
 
+    /// Faults active at some point within the lookback before `now` (S2, S6).
+    fn active_within_lookback(&self, now: Instant) -> Vec<ScheduledFault> {
+        let from = now - self.lookback;
+        self.schedule
+            .iter()
+            .filter(|f| f.start <= now && f.end.is_none_or(|e| e > from))
+            .cloned()
+            .collect()
+    }
+
     /// S6: under loss alone (≤ the bound on every path), no action and no failure verdict.
     fn judge_loss(&mut self, now: Instant, node: NodeId, e: &Event, t: &Topology) {
         let what = match e {
@@ -437,12 +443,7 @@ impl Checker {
             }
             _ => return,
         };
-        let from = now - self.lookback;
-        let relevant: Vec<&ScheduledFault> = self
-            .schedule
-            .iter()
-            .filter(|f| f.start <= now && f.end.is_none_or(|e| e > from))
-            .collect();
+        let relevant = self.active_within_lookback(now);
         if relevant.is_empty() {
             return;
         }

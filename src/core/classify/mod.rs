@@ -338,6 +338,17 @@ struct Solved {
     notes: Vec<String>,
 }
 
+/// Covers found by the search (candidate indices) as sorted fault lists.
+fn fault_sets(sets: &[Vec<usize>], cands: &[Fault]) -> Vec<Vec<Fault>> {
+    sets.iter()
+        .map(|s| {
+            let mut fs: Vec<Fault> = s.iter().map(|&c| cands[c]).collect();
+            fs.sort();
+            fs
+        })
+        .collect()
+}
+
 fn cost(fs: &[Fault]) -> u32 {
     fs.iter().map(model::prior).sum()
 }
@@ -493,15 +504,7 @@ fn solve(t: &Topology, me: NodeId, obs: &[Obs], negs: &[&Obs]) -> Solved {
                 targets.len()
             ));
         }
-        let mut sols: Vec<Vec<Fault>> = found
-            .sets
-            .iter()
-            .map(|s| {
-                let mut fs: Vec<Fault> = s.iter().map(|&c| cands[c]).collect();
-                fs.sort();
-                fs
-            })
-            .collect();
+        let mut sols = fault_sets(&found.sets, &cands);
         sols.sort_by(|a, b| (cost(a), a).cmp(&(cost(b), b)));
         // Same components with other modes are not a different explanation.
         let mut seen: BTreeSet<Vec<Component>> = BTreeSet::new();
@@ -858,15 +861,7 @@ fn degraded(
             allowed,
         };
         let found = search::min_covers(&p, nbits, 1, 3, MAX_ALTERNATIVES + 1);
-        let mut sets: Vec<Vec<Fault>> = found
-            .sets
-            .iter()
-            .map(|s| {
-                let mut fs: Vec<Fault> = s.iter().map(|&c| cands[c]).collect();
-                fs.sort();
-                fs
-            })
-            .collect();
+        let mut sets = fault_sets(&found.sets, &cands);
         sets.sort_by_key(|fs| (cost(fs), fs.clone()));
         if let Some(best) = sets.first().map(|fs| cost(fs)) {
             sets.retain(|fs| cost(fs) == best);
