@@ -523,6 +523,110 @@ fn row11_five_percent_loss_never_fails() {
     );
 }
 
+// ----- gray failures: loss is not failure; a dead path is still found --------------------
+
+fn failure_verdicts(sim: &Sim, from: Instant) -> Vec<String> {
+    sim.events
+        .iter()
+        .filter(|l| l.at >= from)
+        .filter_map(|l| match &l.event {
+            Event::DiagnosisChanged { diagnosis, .. } if diagnosis.is_failure() => Some(format!(
+                "{} {}: {} {:?}",
+                l.at,
+                sim.topology.nodes[l.node.index()].name,
+                diagnosis.kind.token(),
+                diagnosis.subjects
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+fn lossy(node: NodeId, network: NetworkId, permille: u16) -> SimFault {
+    SimFault::Attachment {
+        node,
+        network,
+        mode: AttachmentMode::Lossy { permille },
+    }
+}
+
+/// One lossy NIC for two minutes, on shapes from the fault matrix down to a single network
+/// without serial line or references (where nothing but heartbeats tells loss from death):
+/// no isolation, no takeover, and no failure verdict once the loss has been seen for a
+/// moment ([`hadiag::sim::S6_ONSET_GRACE`]; before that a first burst of misses looks like a
+/// dead NIC, see docs/diagnosis.md).
+#[test]
+fn lossy_nic_is_never_a_failure() {
+    let one_net = |nodes| Shape {
+        nodes,
+        networks: 1,
+        serial: SerialLayout::None,
+        references: false,
+    };
+    let cases = [
+        ("matrix, n2.A 20 %", matrix(), lossy(N2, A, 200)),
+        ("matrix, n1.B 30 %", matrix(), lossy(N1, B, 300)),
+        (
+            "2 nodes, 1 network, n2.A 30 %",
+            one_net(2),
+            lossy(N2, A, 300),
+        ),
+        (
+            "3 nodes, 1 network, n3.A 28 %",
+            one_net(3),
+            lossy(N3, A, 280),
+        ),
+        ("3 nodes matrix, n2.A 25 %", three(), lossy(N2, A, 250)),
+    ];
+    for (what, shape, fault) in cases {
+        let schedule = Schedule::new().with(at(T0), None, fault);
+        let mut sim = Sim::new(config(shape, schedule, 130));
+        run_to(&mut sim, at(130_000));
+        assert_no_isolation(&sim);
+        let grace = at(T0) + hadiag::sim::S6_ONSET_GRACE;
+        let late = failure_verdicts(&sim, grace);
+        assert!(
+            late.is_empty(),
+            "{what}: failure verdicts under loss: {late:#?}"
+        );
+        println!(
+            "{what}: {} failure verdict(s) at the onset",
+            failure_verdicts(&sim, at(0)).len()
+        );
+    }
+}
+
+/// A NIC that dies after a period of loss is still reported, within the silence cap.
+#[test]
+fn dead_nic_after_loss_is_still_reported() {
+    for permille in [0u16, 50, 200, 500] {
+        let death = T0 + 30_000;
+        let mut schedule = Schedule::new().with(
+            at(death),
+            None,
+            SimFault::Attachment {
+                node: N2,
+                network: A,
+                mode: AttachmentMode::Silent,
+            },
+        );
+        if permille > 0 {
+            schedule = schedule.with(at(T0), Some(at(death)), lossy(N2, A, permille));
+        }
+        let mut sim = Sim::new(config(matrix(), schedule, 50));
+        let cap = sim.config.timing.silence_cap();
+        let deadline = at(death) + cap + Duration::from_secs(1);
+        run_to(&mut sim, deadline);
+        assert_all(
+            &sim,
+            VerdictKind::AttachmentFailed,
+            Some(Component::Attachment(N2, A)),
+            &[],
+        );
+        assert_no_isolation(&sim);
+    }
+}
+
 // ----- the same faults on three nodes ----------------------------------------------------
 
 fn three() -> Shape {
@@ -1077,6 +1181,41 @@ fn regressions() -> Vec<Regression> {
                 (1_583, Some(8_998), SimFault::Loss { permille: 8 }),
                 (6_495, Some(14_053), att(1, 0, Lossy { permille: 265 })),
                 (15_207, Some(16_688), att(0, 0, TxOnly)),
+            ],
+        },
+        Regression {
+            seed: 6238,
+            what: "S2: 3 nodes, 1 network, n3.A lossy 28 % flapping: n3 isolated as cut off",
+            shape: one_net(3, SerialLayout::FirstPair, false),
+            faults: vec![
+                (
+                    2_158,
+                    Some(5_210),
+                    SimFault::Flap {
+                        inner: Box::new(att(2, 0, Lossy { permille: 280 })),
+                        period: Duration::from_millis(1_778),
+                    },
+                ),
+                (11_328, None, SimFault::UpstreamDown { network: A }),
+            ],
+        },
+        Regression {
+            seed: 16075,
+            what: "S2: 3 nodes, 1 network, n2.A lossy 28.3 %: n2 isolated as cut off",
+            shape: one_net(3, SerialLayout::FirstPair, false),
+            faults: vec![
+                (6_637, Some(8_489), att(1, 0, Lossy { permille: 283 })),
+                (7_932, Some(9_047), SimFault::Crash { node: N1 }),
+                (15_491, Some(22_993), SimFault::Freeze { node: N2 }),
+            ],
+        },
+        Regression {
+            seed: 39841,
+            what: "S2: 3 nodes, 1 network, n1.A lossy 26.9 %: n1 isolated as cut off",
+            shape: one_net(3, SerialLayout::None, false),
+            faults: vec![
+                (2_389, None, att(0, 0, Lossy { permille: 269 })),
+                (13_416, None, att(2, 0, TxOnly)),
             ],
         },
     ]

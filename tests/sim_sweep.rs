@@ -32,7 +32,7 @@ fn seed_sweep() {
     let seeds = env_u64("SIM_SEEDS").unwrap_or(2_000);
     let next = AtomicU64::new(0);
     let failures: Mutex<Vec<String>> = Mutex::new(Vec::new());
-    let judged = Mutex::new((0u64, 0u64, 0u64, 0u64));
+    let judged = Mutex::new((0u64, 0u64, 0u64, 0u64, 0u64));
     std::thread::scope(|s| {
         for _ in 0..2 {
             s.spawn(|| loop {
@@ -47,6 +47,7 @@ fn seed_sweep() {
                     j.1 += r.judged.s3_pairs;
                     j.2 += r.judged.s4_detections;
                     j.3 += r.judged.s4_heals;
+                    j.4 += r.judged.s6_judged;
                 }
                 let mut bad = r.violation.as_ref().map(|v| v.to_string());
                 if r.codec_errors > 0 {
@@ -64,8 +65,8 @@ fn seed_sweep() {
         }
     });
     let failures = failures.into_inner().unwrap_or_default();
-    let (s1, s3, s4, heals) = judged.into_inner().unwrap_or_default();
-    println!("{seeds} seeds; judged: S1 splits {s1}, S3 pairs {s3}, S4 detections {s4}, S4 heals {heals}");
+    let (s1, s3, s4, heals, s6) = judged.into_inner().unwrap_or_default();
+    println!("{seeds} seeds; judged: S1 splits {s1}, S3 pairs {s3}, S4 detections {s4}, S4 heals {heals}, S6 verdicts and actions under loss {s6}");
     assert!(s4 > 0 && s3 > 0, "the sweep judged nothing: vacuous");
     assert!(
         failures.is_empty(),
@@ -73,6 +74,20 @@ fn seed_sweep() {
         failures.len(),
         failures[0]
     );
+}
+
+/// Seeds the sweep once failed on, replayed exactly as the sweep draws them (timings
+/// included); `tests/scenarios.rs` keeps them written out as regression scenarios.
+const FOUND_SEEDS: [u64; 9] = [3022, 11432, 4702, 22207, 32865, 6238, 16075, 39841, 28001];
+
+#[test]
+fn found_seeds_replay_clean() {
+    for seed in FOUND_SEEDS {
+        let r = run_seed(seed, false);
+        if let Some(v) = r.violation {
+            panic!("seed {seed}: {v}\n{}", r.description);
+        }
+    }
 }
 
 #[test]

@@ -190,6 +190,12 @@ pub fn reload_plan(old: &Config, new: &Config) -> ReloadPlan {
             ha.degraded_loss_ratio, hb.degraded_loss_ratio
         ));
     }
+    if ha.false_silence_probability != hb.false_silence_probability {
+        p.safe.push(format!(
+            "thresholds.false_silence_probability: {} -> {}",
+            ha.false_silence_probability, hb.false_silence_probability
+        ));
+    }
     for (name, x, y) in [
         ("degraded_rtt", ha.degraded_rtt, hb.degraded_rtt),
         ("slow_disk", ha.slow_disk, hb.slow_disk),

@@ -533,6 +533,7 @@ const THRESHOLDS: &[&str] = &[
     "slow_disk",
     "reference_failures",
     "heal_successes",
+    "false_silence_probability",
 ];
 const MONITOR: &[&str] = &["name", "command", "interval", "timeout"];
 const HOOKS: &[&str] = &["isolate", "takeover", "fence"];
@@ -988,6 +989,11 @@ impl Ctx<'_> {
             .and_then(|v| self.uint(v, "thresholds.heal_successes", 1, 1000))
         {
             t.heal_successes = n as u32;
+        }
+        if let Some(v) = o.get("false_silence_probability") {
+            if let Some(r) = self.ratio(v, "thresholds.false_silence_probability") {
+                t.false_silence_probability = r;
+            }
         }
     }
 

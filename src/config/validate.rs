@@ -28,8 +28,7 @@ pub const MAX_NETWORKS: usize = 8;
 /// Fastest heartbeat accepted: below 10 ms the cost (wakeups, packets, HMACs) buys nothing on
 /// real NICs and starves the 2-core boxes these clusters run on.
 pub const MIN_HEARTBEAT_INTERVAL: Duration = Duration::from_millis(10);
-/// Added to the fence margin for clock-rate drift, scheduling delay and hook start-up.
-pub const FENCE_SLACK: Duration = Duration::from_secs(1);
+pub use crate::core::topology::FENCE_SLACK;
 /// Key and token files larger than this are certainly the wrong file.
 const MAX_SECRET_FILE_BYTES: u64 = 4096;
 

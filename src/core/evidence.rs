@@ -10,10 +10,19 @@
 //!
 //! Semantics of the facts (documented thresholds come from [`Thresholds`] / [`Timing`]):
 //! - **heard on a path** (a peer on one network, or the serial line): the peer's last message on
-//!   that path arrived at most `timing.detect_time()` ago. Hysteresis: once a path has gone
-//!   silent it counts as heard again only after `thresholds.heal_successes` consecutive messages
-//!   (each within `detect_time` of the previous), so a flapping path does not flip a verdict.
-//!   A single lost heartbeat never makes a path silent (`detect_multiplier` ≥ 2 heartbeats).
+//!   that path arrived at most the path's *silence threshold* ago: `timing.detect_time()` on a
+//!   clean path, longer on a path that has been losing heartbeats, so that a healthy lossy path
+//!   falls silent with probability below `thresholds.false_silence_probability` per heartbeat,
+//!   and never longer than `timing.silence_cap()` ([`crate::core::silence`]). Hysteresis: once
+//!   a path has gone silent it counts as heard again only after `thresholds.heal_successes`
+//!   consecutive messages (each within the threshold of the previous), so a flapping path does
+//!   not flip a verdict. A single lost heartbeat never makes a path silent
+//!   (`detect_multiplier` ≥ 2 heartbeats).
+//! - **the other side's view**: a lossy network path (threshold above `detect_time`) silent
+//!   for less than its threshold plus `detect_time` (at most `timing.silence_cap()`) still
+//!   counts as heard while the peer's
+//!   fresh view, received on another path after our last message from it on this one, says the
+//!   peer hears us on that network: the path passes frames, so the silence is loss.
 //! - **warm-up**: for the first `detect_time` after [`Evidence::new`] (and after the node finds
 //!   it was not running: [`Evidence::restart_warm_up`]), silence means nothing yet:
 //!   [`Evidence::own_view`] leaves the per-network and serial facts out (= unknown).
@@ -36,13 +45,15 @@
 //!   `heal_successes` consecutive slow samples, a `Hung` report (already a timeout) counts at
 //!   once; healing needs `heal_successes` good reads. No result for
 //!   [`Evidence::disk_stale_after`] ⇒ unknown (stale).
-//! - **peers' views**: stored with their receive time; older than `detect_time` ⇒ stale,
-//!   ignored by the classifier and listed in [`ClusterView::stale`].
+//! - **peers' views**: stored with their receive time; older than the silence threshold of the
+//!   path they came on (`detect_time` when clean) ⇒ stale, ignored by the classifier and listed
+//!   in [`ClusterView::stale`].
 //!
 //! API changes after publication are noted here:
 //! - (none yet)
 
 use crate::core::observation::{DiskOutcome, EchoOutcome, Observation, Probe};
+use crate::core::silence::Arrivals;
 use crate::core::time::Instant;
 use crate::core::topology::{NetworkId, NodeId, Thresholds, Timing, Topology};
 use crate::core::view::{DiskHealth, NetView, Reach, View};
@@ -183,7 +194,7 @@ impl ClusterView {
 #[derive(Clone, Debug, Default)]
 struct PathState {
     last_heard: Option<Instant>,
-    /// Consecutive messages, each within `detect_time` of the previous.
+    /// Consecutive messages, each within the silence threshold of the previous.
     run: u32,
     /// The path went silent since it was last healthy; needs `heal_successes` to heal.
     was_silent: bool,
@@ -194,6 +205,8 @@ struct PathState {
     rtts: VecDeque<Duration>,
     loss_degraded: bool,
     rtt_degraded: bool,
+    /// Inter-arrival history for the loss-aware silence threshold (kept across silences).
+    arrivals: Arrivals,
 }
 
 #[derive(Clone, Debug)]
@@ -460,12 +473,17 @@ impl Evidence {
         if !path_ok {
             return;
         }
-        let detect = self.detect();
         let heal = self.thresholds.heal_successes.max(1);
         let interval = self.timing.heartbeat_interval;
         let is_heartbeat = matches!(msg.body, Body::Heartbeat { .. });
         let key = PathKey { peer: sender, path };
+        // Whether the path counted as heard just before this message (threshold and the
+        // other side's view as they were).
+        let heard_before = self.heard(now, sender, path);
+        let timing = self.timing.clone();
+        let bound = self.thresholds.false_silence_probability;
         let ps = self.paths.entry(key).or_default();
+        let threshold = ps.arrivals.threshold(&timing, bound);
         let seq = (msg.header.incarnation, msg.header.sequence);
         if ps
             .last_sequence
@@ -477,9 +495,10 @@ impl Evidence {
             // New incarnation of the peer: its old loss history says nothing about it now.
             ps.receipts.clear();
             ps.first_heard = None;
+            ps.arrivals.clear();
         }
         ps.last_sequence = Some(seq);
-        let gap_ok = ps.last_heard.is_some_and(|t| now - t <= detect);
+        let gap_ok = ps.last_heard.is_some_and(|t| now - t <= threshold) || heard_before;
         if gap_ok {
             ps.run = ps.run.saturating_add(1);
         } else {
@@ -502,6 +521,7 @@ impl Evidence {
                 ps.receipts.pop_front();
             }
             ps.receipts.push_back(now);
+            ps.arrivals.record(now, interval, threshold);
         }
         let thresholds = self.thresholds.clone();
         update_loss(ps, now, interval, &thresholds);
@@ -590,11 +610,65 @@ impl Evidence {
         }
     }
 
-    /// Whether `peer` is heard on `path` at `now` (see module doc: detect time + hysteresis).
+    /// Whether `peer` is heard on `path` at `now` (see module doc: silence threshold,
+    /// hysteresis, the other side's view).
     pub fn heard(&self, now: Instant, peer: NodeId, path: Path) -> bool {
+        let Some(ps) = self.paths.get(&PathKey { peer, path }) else {
+            return false;
+        };
+        let threshold = self.silence_after(ps);
+        path_heard(ps, now, threshold) || self.heard_by_peer(now, peer, path, ps, threshold)
+    }
+
+    /// The silence threshold of a path now (see [`crate::core::silence`]).
+    fn silence_after(&self, ps: &PathState) -> Duration {
+        ps.arrivals
+            .threshold(&self.timing, self.thresholds.false_silence_probability)
+    }
+
+    /// How long the other side's view keeps a lossy path heard: one detection time past the
+    /// path's threshold, at most the cap. Bounded so tightly because both sides' views can
+    /// hold each other up (each says it hears the other) when the path died both ways.
+    fn view_hold(&self, threshold: Duration) -> Duration {
+        (threshold + self.detect()).min(self.timing.silence_cap())
+    }
+
+    /// The silence threshold of `peer`'s path `path` (`detect_time` for an unknown path).
+    pub fn silence_threshold(&self, peer: NodeId, path: Path) -> Duration {
         self.paths
             .get(&PathKey { peer, path })
-            .is_some_and(|ps| path_heard(ps, now, self.detect()))
+            .map_or(self.detect(), |ps| self.silence_after(ps))
+    }
+
+    /// A lossy network path, silent for less than the cap, whose peer's fresh view (received
+    /// on another path after our last message on this one) says it hears us on that network.
+    fn heard_by_peer(
+        &self,
+        now: Instant,
+        peer: NodeId,
+        path: Path,
+        ps: &PathState,
+        threshold: Duration,
+    ) -> bool {
+        let Path::Network(net) = path else {
+            return false;
+        };
+        let Some(last) = ps.last_heard else {
+            return false;
+        };
+        if threshold <= self.detect() || ps.was_silent || now - last > self.view_hold(threshold) {
+            return false;
+        }
+        self.peers.get(&peer).is_some_and(|st| {
+            st.via != path
+                && st.received > last
+                && now - st.received <= self.detect()
+                && st
+                    .view
+                    .as_ref()
+                    .and_then(|v| v.nets.get(&net))
+                    .is_some_and(|nv| nv.heard.contains(&self.me))
+        })
     }
 
     /// Loss ratio of a path, once judged.
@@ -611,9 +685,11 @@ impl Evidence {
 
     /// Whether a heard path counts as degraded (loss or RTT over threshold, with hysteresis).
     pub fn path_degraded(&self, now: Instant, peer: NodeId, path: Path) -> bool {
-        self.paths.get(&PathKey { peer, path }).is_some_and(|ps| {
-            path_heard(ps, now, self.detect()) && (ps.loss_degraded || ps.rtt_degraded)
-        })
+        self.heard(now, peer, path)
+            && self
+                .paths
+                .get(&PathKey { peer, path })
+                .is_some_and(|ps| ps.loss_degraded || ps.rtt_degraded)
     }
 
     fn reference_reach(&self, now: Instant, network: NetworkId) -> Reach {
@@ -765,14 +841,13 @@ impl Evidence {
                 detail: self.own_detail(now),
             },
         );
-        let detect = self.detect();
         for (&p, st) in &self.peers {
             if st.quiesced {
                 cv.quiesced.insert(p);
             }
             let Some(view) = &st.view else { continue };
             let age = now - st.received;
-            if age <= detect {
+            if age <= self.silence_threshold(p, st.via) {
                 cv.reports.insert(
                     p,
                     Report {
@@ -837,11 +912,16 @@ impl Evidence {
         consider(self.start + detect);
         for ps in self.paths.values() {
             if let Some(t) = ps.last_heard {
-                consider(t + detect + tick);
+                let threshold = self.silence_after(ps);
+                consider(t + threshold + tick);
+                if threshold > detect {
+                    consider(t + self.view_hold(threshold) + tick); // the peer's view stops counting
+                }
             }
         }
-        for st in self.peers.values() {
+        for (&p, st) in &self.peers {
             consider(st.received + detect + tick);
+            consider(st.received + self.silence_threshold(p, st.via) + tick);
         }
         let ref_stale = self.reference_stale_after();
         for st in self.references.values() {
@@ -854,9 +934,9 @@ impl Evidence {
     }
 }
 
-fn path_heard(ps: &PathState, now: Instant, detect: Duration) -> bool {
+fn path_heard(ps: &PathState, now: Instant, threshold: Duration) -> bool {
     match ps.last_heard {
-        Some(t) => now - t <= detect && !ps.was_silent,
+        Some(t) => now - t <= threshold && !ps.was_silent,
         None => false,
     }
 }
@@ -1024,7 +1104,7 @@ mod tests {
     }
 
     #[test]
-    fn one_lost_heartbeat_changes_nothing_and_silence_needs_heal() {
+    fn one_lost_heartbeat_never_silences_and_silence_needs_heal() {
         let t = topo();
         let mut e = Evidence::new(&t, ME, ms(0));
         let p = Path::Network(A);
@@ -1034,21 +1114,27 @@ mod tests {
         assert!(e.heard(ms(1300), PEER, p));
         e.record_message(ms(1200), &hb(3, p, vec![]));
         assert!(e.heard(ms(1450), PEER, p));
-        assert_eq!(
-            e.next_deadline(ms(1450)),
-            Some(ms(1500) + Duration::from_nanos(1))
+        // The lost heartbeat lengthened the silence threshold (one miss in two heartbeats: up
+        // to the cap until more history comes in).
+        let th = e.silence_threshold(PEER, p);
+        assert!(
+            th > Duration::from_millis(300) && th <= t.timing.silence_cap(),
+            "{th:?}"
         );
-        // Silent beyond detect time (300 ms).
-        assert!(!e.heard(ms(1501), PEER, p));
+        // The next deadline is no later than the path's (the view goes stale first).
+        assert!(e.next_deadline(ms(1450)) <= Some(ms(1200) + th + Duration::from_nanos(1)));
+        assert!(e.heard(ms(1200) + th, PEER, p));
+        // Silent beyond the threshold.
+        assert!(!e.heard(ms(1201) + th, PEER, p));
         // Back: needs heal_successes (3) consecutive heartbeats.
-        e.record_message(ms(2000), &hb(4, p, vec![]));
-        assert!(!e.heard(ms(2000), PEER, p));
-        e.record_message(ms(2100), &hb(5, p, vec![]));
-        assert!(!e.heard(ms(2100), PEER, p));
-        e.record_message(ms(2200), &hb(6, p, vec![]));
-        assert!(e.heard(ms(2200), PEER, p));
+        e.record_message(ms(3000), &hb(4, p, vec![]));
+        assert!(!e.heard(ms(3000), PEER, p));
+        e.record_message(ms(3100), &hb(5, p, vec![]));
+        assert!(!e.heard(ms(3100), PEER, p));
+        e.record_message(ms(3200), &hb(6, p, vec![]));
+        assert!(e.heard(ms(3200), PEER, p));
         // Duplicates and replays do not count.
-        e.record_message(ms(2250), &hb(6, p, vec![]));
+        e.record_message(ms(3250), &hb(6, p, vec![]));
         assert_eq!(
             e.paths[&PathKey {
                 peer: PEER,

@@ -15,6 +15,7 @@ pub mod diagnosis;
 pub mod evidence;
 pub mod node;
 pub mod observation;
+pub mod silence;
 pub mod time;
 pub mod topology;
 pub mod view;

@@ -1451,15 +1451,20 @@ impl Node {
                     && agreement::isolation_subjects(i.summary.kind, &i.summary.subjects)
                         .contains(&me)
             });
-            let at = if agreed {
+            // One-way (we still hear a peer on some network, it does not hear us): the onset
+            // of loss on our NIC looks the same for a few heartbeats, until the peers' silence
+            // thresholds adapt to it, so the verdict must hold for self_fence_after even when
+            // agreed — the same wait as without agreement, so the fence margin still holds.
+            let one_way = self.own_view.nets.values().any(|nv| !nv.heard.is_empty());
+            let at = if agreed && !one_way {
                 now
             } else {
                 since + self_fence_after
             };
-            let how = if agreed {
-                "agreed with a peer"
-            } else {
-                "no agreement within self_fence_after"
+            let how = match (agreed, one_way) {
+                (true, false) => "agreed with a peer",
+                (true, true) => "agreed with a peer, held for self_fence_after as we still hear peers that do not hear us",
+                (false, _) => "no agreement within self_fence_after",
             };
             reasons.push((
                 at,

@@ -108,7 +108,24 @@ impl Timing {
     pub fn detect_time(&self) -> Duration {
         self.heartbeat_interval * self.detect_multiplier
     }
+
+    /// The longest a lossy path's silence threshold may grow (`crate::core::silence`):
+    /// `fence_deadline − self_fence_after − detect_time − FENCE_SLACK`, at least
+    /// `detect_time`. Why: the isolation margin assumes a cut-off node notices within this
+    /// time and its peer no earlier than `detect_time`, so the survivor never takes over while
+    /// the cut-off node may still be active (`fence_deadline > self_fence_after + 2 ×
+    /// detect_time + FENCE_SLACK` leaves at least `detect_time` here).
+    pub fn silence_cap(&self) -> Duration {
+        self.fence_deadline
+            .saturating_sub(self.self_fence_after)
+            .saturating_sub(self.detect_time())
+            .saturating_sub(FENCE_SLACK)
+            .max(self.detect_time())
+    }
 }
+
+/// Added to the fence margin for clock-rate drift, scheduling delay and hook start-up.
+pub const FENCE_SLACK: Duration = Duration::from_secs(1);
 
 impl Default for Timing {
     fn default() -> Self {
@@ -138,6 +155,14 @@ pub struct Thresholds {
     pub reference_failures: u32,
     /// Consecutive successes needed before a failed observable counts as healed.
     pub heal_successes: u32,
+    /// Largest accepted probability, per heartbeat, that a healthy but lossy path counts as
+    /// silent (its silence threshold grows with its measured loss; `crate::core::silence`).
+    #[serde(default = "default_false_silence_probability")]
+    pub false_silence_probability: f64,
+}
+
+fn default_false_silence_probability() -> f64 {
+    1e-6
 }
 
 impl Default for Thresholds {
@@ -148,6 +173,7 @@ impl Default for Thresholds {
             slow_disk: Duration::from_millis(500),
             reference_failures: 3,
             heal_successes: 3,
+            false_silence_probability: default_false_silence_probability(),
         }
     }
 }

@@ -35,6 +35,15 @@
 //!   over networks (one component; a serial line alone is no path to serve clients on, so a
 //!   node left with only its serial line is cut off, docs/diagnosis.md) over that whole time
 //!   ("another path left"). No fault at all is needless too.
+//! - **S6 loss is no failure** (gray failures). Judged at every isolation, takeover and fence
+//!   and at every change to a failure verdict (not healthy, degraded): when every fault active
+//!   within the S2 lookback is loss — a lossy attachment (also flapping), loss on every NIC —
+//!   or delay or reordering, and the worst path (both attachments and the segment) loses at
+//!   most [`S6_MAX_PATH_LOSS_PERMILLE`], the action or verdict violates S6. The verdict check
+//!   allows the onset of a loss: a failure verdict within [`S6_ONSET_GRACE`] after a loss
+//!   starts (or a flap turns it on) is counted in [`Judged::s6_onset`] instead, since before a
+//!   path has lost anything its first burst of misses looks exactly like a dead NIC
+//!   (docs/diagnosis.md, "Loss and silence").
 //! - **S3 agreement.** Two running, connected nodes whose current incidents have the same id
 //!   record the same verdict (kind and subjects).
 //! - **S4 accuracy.** Judged only for *single-fault windows*: a fault of the fault matrix
@@ -51,7 +60,7 @@ use crate::core::diagnosis::{Component, VerdictKind};
 use crate::core::node::{Event, Role};
 use crate::core::time::Instant;
 use crate::core::topology::{NodeId, Topology};
-use crate::sim::fault::{DiskMode, FaultState, ScheduledFault, SimFault};
+use crate::sim::fault::{AttachmentMode, DiskMode, FaultState, ScheduledFault, SimFault};
 use crate::sim::world::{SimConfig, SimNode};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -63,6 +72,10 @@ const S4_QUIET_BEFORE: Duration = Duration::from_secs(10);
 pub const HEAL_DEADLINE: Duration = Duration::from_secs(6);
 /// Global loss still counted as "within the degradation bound" for S2.
 const S2_MAX_LOSS_PERMILLE: u16 = 100;
+/// Worst path loss under which no failure verdict or action may come out (S6).
+pub const S6_MAX_PATH_LOSS_PERMILLE: u32 = 300;
+/// A failure verdict this soon after a loss starts is an onset miss, counted, not a violation.
+pub const S6_ONSET_GRACE: Duration = Duration::from_secs(2);
 
 /// A broken invariant.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -91,6 +104,10 @@ pub struct Judged {
     /// Pairs of nodes seen running the same node's services while able to talk.
     pub s5_pairs: u64,
     pub s2_isolations: u64,
+    /// Actions and failure verdicts judged under loss only (S6).
+    pub s6_judged: u64,
+    /// Failure verdicts within the onset grace of a loss (S6, not violations).
+    pub s6_onset: u64,
     pub s3_pairs: u64,
     pub s4_detections: u64,
     pub s4_heals: u64,
@@ -370,16 +387,13 @@ impl Checker {
         if self.violation.is_some() {
             return;
         }
+        self.judge_loss(now, node, e, t);
         let Event::IsolateSelf { reason, .. } = e else {
             return;
         };
         self.note_connectivity(now, nodes);
         let from = now - self.lookback;
-        let relevant: Vec<&ScheduledFault> = self
-            .schedule
-            .iter()
-            .filter(|f| f.start <= now && f.end.is_none_or(|e| e > from))
-            .collect();
+        let relevant = self.active_within_lookback(now);
         let mut structural = 0;
         let mut all_s2 = true;
         for f in &relevant {
@@ -403,6 +417,82 @@ impl Checker {
                 ),
             });
         }
+    }
+
+    /// Faults active at some point within the lookback before `now` (S2, S6).
+    fn active_within_lookback(&self, now: Instant) -> Vec<ScheduledFault> {
+        let from = now - self.lookback;
+        self.schedule
+            .iter()
+            .filter(|f| f.start <= now && f.end.is_none_or(|e| e > from))
+            .cloned()
+            .collect()
+    }
+
+    /// S6: under loss alone (≤ the bound on every path), no action and no failure verdict.
+    fn judge_loss(&mut self, now: Instant, node: NodeId, e: &Event, t: &Topology) {
+        let what = match e {
+            Event::IsolateSelf { reason, .. } => format!("isolated ({reason})"),
+            Event::TakeOver { peer, .. } => format!("took over {}", t.node_name(*peer)),
+            Event::Fence { peer, .. } => format!("fenced {}", t.node_name(*peer)),
+            Event::DiagnosisChanged { diagnosis, .. } if diagnosis.is_failure() => {
+                format!(
+                    "gave the failure verdict {}",
+                    diagnosis.render(t).lines().next().unwrap_or_default()
+                )
+            }
+            _ => return,
+        };
+        let relevant = self.active_within_lookback(now);
+        if relevant.is_empty() {
+            return;
+        }
+        let mut global = 0u32;
+        let mut worst_nic = 0u32;
+        for f in &relevant {
+            match loss_of(&f.fault) {
+                Some(LossOf::Global(p)) => global = global.max(p),
+                Some(LossOf::Nic(p)) => worst_nic = worst_nic.max(p),
+                Some(LossOf::None) => {}
+                None => return,
+            }
+        }
+        // Worst path: its two attachments (both lossy only if two NIC faults were active) and
+        // the segment's loss at each end.
+        let nics = relevant
+            .iter()
+            .filter(|f| matches!(loss_of(&f.fault), Some(LossOf::Nic(_))))
+            .count();
+        let second = if nics >= 2 { worst_nic } else { 0 };
+        let keep = |p: u32| 1.0 - f64::from(p.min(1000)) / 1000.0;
+        let path = 1000.0 * (1.0 - keep(worst_nic) * keep(second) * keep(global) * keep(global));
+        if path > f64::from(S6_MAX_PATH_LOSS_PERMILLE) {
+            return;
+        }
+        self.judged.s6_judged += 1;
+        if matches!(e, Event::DiagnosisChanged { .. }) {
+            let onset = self.schedule.iter().any(|f| {
+                loss_of(&f.fault).is_some() && f.start <= now && now - f.start <= S6_ONSET_GRACE
+                    || matches!(f.fault, SimFault::Flap { .. })
+                        && f.start <= now
+                        && f.end.is_none_or(|e| e > now - S6_ONSET_GRACE)
+            });
+            if onset {
+                self.judged.s6_onset += 1;
+                return;
+            }
+        }
+        let faults: Vec<String> = relevant.iter().map(|f| f.fault.describe(t)).collect();
+        self.violation.get_or_insert(Violation {
+            invariant: "S6 (loss is no failure)",
+            at: now,
+            detail: format!(
+                "{} {what} although the only faults were [{}] (worst path loss {:.0}‰)",
+                t.node_name(node),
+                faults.join("; "),
+                path
+            ),
+        });
     }
 
     /// `Some(true)`: a structural single fault of the S2 classes; `Some(false)`: environmental
@@ -684,5 +774,28 @@ impl Checker {
         }
         let _ = config;
         Ok(())
+    }
+}
+
+enum LossOf {
+    Global(u32),
+    Nic(u32),
+    None,
+}
+
+/// How a fault loses frames, if it is a loss-only fault (S6): `None` for any other fault.
+fn loss_of(f: &SimFault) -> Option<LossOf> {
+    match f {
+        SimFault::Attachment {
+            mode: AttachmentMode::Lossy { permille },
+            ..
+        } => Some(LossOf::Nic(u32::from(*permille))),
+        SimFault::Loss { permille } => Some(LossOf::Global(u32::from(*permille))),
+        SimFault::Delay { .. } | SimFault::Reorder { .. } => Some(LossOf::None),
+        SimFault::Flap { inner, .. } => match loss_of(inner) {
+            Some(LossOf::None) => Some(LossOf::None),
+            other => other,
+        },
+        _ => None,
     }
 }

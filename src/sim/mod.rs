@@ -23,7 +23,7 @@ pub mod shape;
 pub mod sweep;
 pub mod world;
 
-pub use check::{Violation, HEAL_DEADLINE};
+pub use check::{Violation, HEAL_DEADLINE, S6_ONSET_GRACE};
 pub use fault::{AttachmentMode, DiskMode, Schedule, SimFault};
 pub use shape::{SerialLayout, Shape};
 pub use sweep::{run_seed, SeedReport};

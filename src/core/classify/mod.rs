@@ -189,8 +189,11 @@ pub fn classify(topology: &Topology, view: &ClusterView) -> Diagnosis {
     support.extend(disk_support);
 
     // Degradation.
-    let (lossy, deg_support) = degraded(t, &ex.quality, &d.faults);
-    degradations.extend(lossy);
+    let (covers, deg_support) = degraded(t, &ex.quality, &d.faults);
+    let degraded_ambiguous = covers.len() > 1;
+    for c in &covers {
+        degradations.extend(c.iter().copied());
+    }
     degradations.sort();
     degradations.dedup();
     let mut monitor_nodes = BTreeSet::new();
@@ -213,6 +216,23 @@ pub fn classify(topology: &Topology, view: &ClusterView) -> Diagnosis {
         subj.sort();
         subj.dedup();
         d.subjects = subj;
+        if degraded_ambiguous {
+            // Name every candidate rather than pick one by node order.
+            d.ambiguous = true;
+            d.alternatives = covers
+                .iter()
+                .map(|c| Explanation {
+                    kind: VerdictKind::Degraded,
+                    subjects: c.iter().map(|f| f.component).collect(),
+                    faults: c.clone(),
+                })
+                .collect();
+            d.alternatives.truncate(MAX_ALTERNATIVES);
+            d.settle_hint = Some(
+                "a third node on the same network (each NIC then seen from two peers) would tell them apart"
+                    .to_string(),
+            );
+        }
     }
     if !degradations.is_empty() {
         support.extend(deg_support);
@@ -316,6 +336,17 @@ struct Solved {
     explained: Vec<usize>,
     rivals: Vec<Rival>,
     notes: Vec<String>,
+}
+
+/// Covers found by the search (candidate indices) as sorted fault lists.
+fn fault_sets(sets: &[Vec<usize>], cands: &[Fault]) -> Vec<Vec<Fault>> {
+    sets.iter()
+        .map(|s| {
+            let mut fs: Vec<Fault> = s.iter().map(|&c| cands[c]).collect();
+            fs.sort();
+            fs
+        })
+        .collect()
 }
 
 fn cost(fs: &[Fault]) -> u32 {
@@ -473,15 +504,7 @@ fn solve(t: &Topology, me: NodeId, obs: &[Obs], negs: &[&Obs]) -> Solved {
                 targets.len()
             ));
         }
-        let mut sols: Vec<Vec<Fault>> = found
-            .sets
-            .iter()
-            .map(|s| {
-                let mut fs: Vec<Fault> = s.iter().map(|&c| cands[c]).collect();
-                fs.sort();
-                fs
-            })
-            .collect();
+        let mut sols = fault_sets(&found.sets, &cands);
         sols.sort_by(|a, b| (cost(a), a).cmp(&(cost(b), b)));
         // Same components with other modes are not a different explanation.
         let mut seen: BTreeSet<Vec<Component>> = BTreeSet::new();
@@ -771,7 +794,7 @@ fn degraded(
         crate::core::time::Instant,
     )],
     failed: &[Fault],
-) -> (Vec<Fault>, Vec<Support>) {
+) -> (Vec<Vec<Fault>>, Vec<Support>) {
     let bad: Vec<usize> = (0..quality.len()).filter(|&i| quality[i].3).collect();
     if bad.is_empty() {
         return (Vec::new(), Vec::new());
@@ -826,7 +849,9 @@ fn degraded(
         .iter()
         .map(|f| !failed_comps.contains(&f.component))
         .collect();
-    let mut chosen = Vec::new();
+    // Every equally likely cover (same cost): more than one means the evidence cannot tell
+    // them apart (e.g. two nodes, one lossy path: either NIC or the hub).
+    let mut chosen: Vec<Vec<Fault>> = Vec::new();
     for allowed in [&strict, &loose] {
         let p = Problem {
             targets: &targets,
@@ -835,18 +860,16 @@ fn degraded(
             explainers: &explainers,
             allowed,
         };
-        let found = search::min_covers(&p, nbits, 1, 3, 2);
-        let mut sets = found.sets;
-        sets.sort_by_key(|s| {
-            let fs: Vec<Fault> = s.iter().map(|&c| cands[c]).collect();
-            (cost(&fs), fs)
-        });
-        if let Some(s) = sets.first() {
-            chosen = s.iter().map(|&c| cands[c]).collect();
+        let found = search::min_covers(&p, nbits, 1, 3, MAX_ALTERNATIVES + 1);
+        let mut sets = fault_sets(&found.sets, &cands);
+        sets.sort_by_key(|fs| (cost(fs), fs.clone()));
+        if let Some(best) = sets.first().map(|fs| cost(fs)) {
+            sets.retain(|fs| cost(fs) == best);
+            sets.dedup();
+            chosen = sets;
             break;
         }
     }
-    chosen.sort();
     let support = bad
         .iter()
         .take(MAX_SUPPORT)

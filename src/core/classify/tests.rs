@@ -252,14 +252,34 @@ fn lossy_is_degraded_never_failed() {
         let d = diagnose(&t, &[lossy], me);
         assert_eq!(d.kind, VerdictKind::Degraded);
         assert!(!d.is_failure() && d.faults.is_empty());
+        // Not separable: both NICs are named (the hub is less likely by the priors) and the
+        // verdict says so, rather than one NIC picked by node order.
+        assert!(d.ambiguous, "{}", d.render(&t));
+        for c in [
+            Component::Attachment(n(0), s(0)),
+            Component::Attachment(n(1), s(0)),
+        ] {
+            assert!(d.subjects.contains(&c), "{c:?}: {}", d.render(&t));
+        }
+        assert!(
+            crate::core::classify::types::headline(&t, &d).contains("cannot tell which"),
+            "{}",
+            d.render(&t)
+        );
     }
     let t3 = topo(3, &["A", "B"], true, true);
-    check_all(
+    for d in check_all(
         &t3,
         &[lossy],
         VerdictKind::Degraded,
         &[Component::Attachment(n(1), s(0))],
-    );
+    ) {
+        assert!(
+            !d.ambiguous,
+            "separable with three nodes: {}",
+            d.render(&t3)
+        );
+    }
     // Loss everywhere: degraded, never failed.
     let all: Vec<Fault> = t3
         .node_ids()

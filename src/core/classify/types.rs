@@ -330,7 +330,13 @@ pub fn headline(t: &Topology, d: &Diagnosis) -> String {
         VerdictKind::CutOff => format!("{s} is cut off from every network: it must isolate"),
         VerdictKind::MultipleFaults => format!("multiple faults: {s}"),
     };
-    if d.ambiguous {
+    if d.ambiguous && d.kind == VerdictKind::Degraded {
+        let settle = d
+            .settle_hint
+            .as_deref()
+            .map_or(String::new(), |h| format!("; {h}"));
+        format!("degraded: one or more of {s} — AMBIGUOUS (the evidence cannot tell which{settle})")
+    } else if d.ambiguous {
         let settle = d
             .settle_hint
             .as_deref()
