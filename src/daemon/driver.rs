@@ -936,6 +936,10 @@ pub async fn run(config_path: &FsPath, node: Option<&str>) -> Result<(), DaemonE
             Err(e) => tracing::error!(error = %e, "pacemaker integration thread did not start"),
         }
     }
+    // A maintenance window persisted before a restart is restored before the API starts, so
+    // no status read ever shows this node out of maintenance while it is in it.
+    let ctl_file = super::control::maintenance_path(&d.cfg.state_dir, &d.me_name);
+    super::control::restore(&mut d.node, clock.now(), &ctl_file);
     d.ops = Operators::start(&d.cfg, &d.topo, me, clock.now()).await;
     if let Some(o) = d.ops.as_mut() {
         o.first_verdict(clock.now(), &d.node);
@@ -947,8 +951,7 @@ pub async fn run(config_path: &FsPath, node: Option<&str>) -> Result<(), DaemonE
         sig(SignalKind::interrupt())?,
         sig(SignalKind::hangup())?,
     );
-    // Maintenance: the control channel, and a maintenance window persisted before a restart.
-    let ctl_file = super::control::maintenance_path(&d.cfg.state_dir, &d.me_name);
+    // Maintenance: the control channel.
     let ctl_sock = super::control::socket_path(&d.cfg.state_dir, &d.me_name);
     let (_control, mut ctl_rx) = match super::control::bind(ctl_sock) {
         Ok((server, rx)) => (Some(server), rx),
@@ -957,7 +960,6 @@ pub async fn run(config_path: &FsPath, node: Option<&str>) -> Result<(), DaemonE
             (None, mpsc::channel(1).1)
         }
     };
-    super::control::restore(&mut d.node, clock.now(), &ctl_file);
     d.open_transports();
     d.probes = spawn_probes(&d.cfg, me, clock, &d.obs_tx);
     tracing::info!(node = %d.me_name, incarnation, pid = std::process::id(), status = %d.status_path.display(), "hadiag running");
