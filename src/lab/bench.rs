@@ -207,78 +207,43 @@ pub fn run(opts: &BenchOptions, out: &mut dyn Write) -> Result<()> {
             }
         }
         let tgt = |t: Option<u64>| t.map_or("-".to_string(), |t| format!("≤{t} ms"));
-        for (node, v) in detect {
-            let (p50, p95, max) = stats(v.clone());
+        let mut row = |measure: &str, v: &[Duration], misses: String, target: String| {
+            let (p50, p95, max) = stats(v.to_vec());
             let _ = writeln!(
                 out,
                 "{:<12} {:<14} {:>4} {:>9} {:>9} {:>9} {:>7} {:>8}",
                 name,
-                format!("verdict {node}"),
+                measure,
                 v.len(),
                 p50,
                 p95,
                 max,
                 misses,
-                tgt(target)
+                target
+            );
+        };
+        for (node, v) in &detect {
+            row(
+                &format!("verdict {node}"),
+                v,
+                misses.to_string(),
+                tgt(target),
             );
         }
         if !agreed_log.is_empty() {
-            let (p50, p95, max) = stats(agreed_log.clone());
-            let _ = writeln!(
-                out,
-                "{:<12} {:<14} {:>4} {:>9} {:>9} {:>9} {:>7} {:>8}",
-                name,
-                "agreed (log)",
-                agreed_log.len(),
-                p50,
-                p95,
-                max,
-                "",
-                "-"
-            );
+            row("agreed (log)", &agreed_log, String::new(), tgt(None));
         }
-        let (p50, p95, max) = stats(agreed.clone());
-        let _ = writeln!(
-            out,
-            "{:<12} {:<14} {:>4} {:>9} {:>9} {:>9} {:>7} {:>8}",
-            name,
-            "agreed (poll)",
-            agreed.len(),
-            p50,
-            p95,
-            max,
-            "",
-            "-"
-        );
+        row("agreed (poll)", &agreed, String::new(), tgt(None));
         if !lag.is_empty() {
-            let (p50, p95, max) = stats(lag.clone());
-            let _ = writeln!(
-                out,
-                "{:<12} {:<14} {:>4} {:>9} {:>9} {:>9} {:>7} {:>8}",
-                name,
+            row(
                 "agree lag",
-                lag.len(),
-                p50,
-                p95,
-                max,
-                "",
-                tgt(Some(AGREEMENT_LAG_TARGET_MS))
+                &lag,
+                String::new(),
+                tgt(Some(AGREEMENT_LAG_TARGET_MS)),
             );
         }
         if !isolated.is_empty() {
-            let (p50, p95, max) = stats(isolated.clone());
-            let _ = writeln!(
-                out,
-                "{:<12} {:<14} {:>4} {:>9} {:>9} {:>9} {:>7} {:>8}",
-                name,
-                "isolation",
-                isolated.len(),
-                p50,
-                p95,
-                max,
-                "",
-                tgt(iso_target)
-            );
+            row("isolation", &isolated, String::new(), tgt(iso_target));
         }
         let _ = out.flush();
     }
