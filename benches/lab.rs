@@ -2,14 +2,15 @@
 //! network namespaces, and a soak under 5 % loss (needs root). Run:
 //!
 //! ```text
-//! cargo bench --bench lab -- [--injections 20] [--kinds nic-down,cut-off] [--soak-minutes 5]
+//! cargo bench --bench lab -- [--profile 100ms|20ms] [--injections 20] [--kinds nic-down,cut-off] [--soak-minutes 5]
+//! cargo bench --bench lab -- --profile 20ms --soak-only --soak-minutes 5   # soak alone
 //! ```
 //!
 //! (needs `[[bench]] name = "lab" harness = false` in Cargo.toml). Prints a table; asserts
 //! nothing. Under `cargo test --all-targets` (no `--bench` argument) it does a one-injection
 //! smoke run only.
 
-use hadiag::lab::bench::{self, BenchOptions};
+use hadiag::lab::bench::{self, BenchOptions, Profile};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -17,6 +18,7 @@ use std::time::Duration;
 fn main() -> ExitCode {
     let mut opts = BenchOptions {
         injections: 20,
+        profile: Profile::Standard,
         kinds: Vec::new(),
         soak: Duration::ZERO,
         exe: match std::env::var("HADIAG_LAB_DAEMON_EXE") {
@@ -44,6 +46,16 @@ fn main() -> ExitCode {
             }),
             "--kinds" => {
                 value("kinds").map(|v| opts.kinds = v.split(',').map(String::from).collect())
+            }
+            "--profile" => value("100ms or 20ms").and_then(|v| {
+                Profile::parse(&v)
+                    .map(|p| opts.profile = p)
+                    .ok_or_else(|| format!("--profile {v:?}: use 100ms or 20ms"))
+            }),
+            // No injections: the soak alone (with --soak-minutes).
+            "--soak-only" => {
+                opts.injections = 0;
+                Ok(())
             }
             "--soak-minutes" => value("minutes").and_then(|v| {
                 v.parse::<f64>()

@@ -1,11 +1,13 @@
 //! The lab benchmark (`benches/lab.rs`): detection and isolation times on real daemons, and
 //! a soak under 5 % loss.
 //!
-//! For each fault kind, `injections` times: inject, poll every node's API every
-//! [`drill::POLL`] until the expected verdict, heal, wait for health. Prints p50/p95/max of
-//! fault → correct verdict per node and of fault → agreed verdict / agreed isolation, next to
-//! the targets of issue 6. Soak: `soak` of 5 % random loss on every NIC; every verdict other
-//! than healthy/degraded is reported (target: none).
+//! For each fault kind, `injections` times: wait a random time (uniform over two heartbeat
+//! intervals, so faults land at every phase of the heartbeat schedule), inject, poll every
+//! node's API every [`drill::POLL`] until the expected verdict, heal, wait for health. Prints
+//! p50/p95/max of fault → correct verdict per node, of fault → agreed verdict / agreed
+//! isolation, and of the agreement lag behind the later node's verdict, next to the targets of
+//! the chosen timer profile ([`Profile`]). Soak: `soak` of 5 % random loss on every NIC;
+//! every verdict other than healthy/degraded is reported (target: none).
 //!
 //! Must not: assert (figures are printed; tests assert behaviour).
 
@@ -16,6 +18,8 @@ use crate::lab::fault::LabFault;
 use crate::lab::interrupt;
 use crate::lab::layout::LabSpec;
 use crate::lab::observe;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha12Rng;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
@@ -24,6 +28,8 @@ use std::time::{Duration, Instant};
 #[derive(Clone, Debug)]
 pub struct BenchOptions {
     pub injections: usize,
+    /// Timer profile of the lab's daemons.
+    pub profile: Profile,
     /// Fault kinds to measure (names of [`KINDS`]); empty = all.
     pub kinds: Vec<String>,
     pub soak: Duration,
@@ -31,18 +37,68 @@ pub struct BenchOptions {
     pub root: PathBuf,
 }
 
-/// Fault kinds: (name, docs/fault-matrix.md row, target for fault → verdict, target for isolation).
-pub const KINDS: [(&str, u8, Option<u64>, Option<u64>); 9] = [
-    ("nic-down", 4, Some(100), None),
-    ("nic-silent", 5, Some(500), None),
-    ("hub-down", 6, Some(500), None),
-    ("upstream", 7, Some(1000), None),
-    ("node-kill", 2, Some(500), None),
-    ("node-freeze", 3, Some(500), None),
-    ("serial-cut", 8, None, None),
-    ("cut-off", 9, None, Some(1000)),
-    ("disk-fail", 10, None, None),
+/// Fault kinds: (name, docs/fault-matrix.md row).
+pub const KINDS: [(&str, u8); 9] = [
+    ("nic-down", 4),
+    ("nic-silent", 5),
+    ("hub-down", 6),
+    ("upstream", 7),
+    ("node-kill", 2),
+    ("node-freeze", 3),
+    ("serial-cut", 8),
+    ("cut-off", 9),
+    ("disk-fail", 10),
 ];
+
+/// Heartbeat timers of the benchmarked lab; each profile carries its own targets (p95, ms).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Profile {
+    /// 100 ms × 3 (the default configuration).
+    Standard,
+    /// 20 ms × 3 (a fast profile for low-latency networks).
+    Fast,
+}
+
+impl Profile {
+    pub fn parse(s: &str) -> Option<Profile> {
+        match s {
+            "100ms" | "100" | "standard" => Some(Profile::Standard),
+            "20ms" | "20" | "fast" => Some(Profile::Fast),
+            _ => None,
+        }
+    }
+
+    pub fn heartbeat_interval(self) -> Duration {
+        match self {
+            Profile::Standard => Duration::from_millis(100),
+            Profile::Fast => Duration::from_millis(20),
+        }
+    }
+
+    /// Target p95 of fault → verdict (ms) for a fault kind.
+    pub fn verdict_target(self, kind: &str) -> Option<u64> {
+        match (self, kind) {
+            (Profile::Standard, "nic-down") => Some(100),
+            (Profile::Standard, "nic-silent" | "hub-down" | "node-kill" | "node-freeze") => {
+                Some(400)
+            }
+            (Profile::Standard, "upstream") => Some(700),
+            (Profile::Fast, "nic-down" | "nic-silent" | "node-kill" | "node-freeze") => Some(100),
+            _ => None,
+        }
+    }
+
+    /// Target p95 of fault → agreed isolation (ms).
+    pub fn isolation_target(self, kind: &str) -> Option<u64> {
+        match (self, kind) {
+            (Profile::Standard, "cut-off") => Some(500),
+            _ => None,
+        }
+    }
+}
+
+/// Target of the agreement lag: agreement at most this long after the later node's verdict.
+const AGREEMENT_LAG_TARGET_MS: u64 = 50;
 
 fn percentile(sorted: &[Duration], p: f64) -> Option<Duration> {
     if sorted.is_empty() {
@@ -65,11 +121,18 @@ fn stats(mut v: Vec<Duration>) -> (String, String, String) {
 pub fn run(opts: &BenchOptions, out: &mut dyn Write) -> Result<()> {
     interrupt::install();
     let stop = || interrupt::interrupted();
-    let spec = LabSpec::two_node("bench").unique();
+    let mut spec = LabSpec::two_node("bench").unique();
+    let interval = opts.profile.heartbeat_interval();
+    spec.heartbeat_interval = interval;
     let mut cluster = Cluster::build(&spec, &opts.root)?;
     cluster.start_daemons(&opts.exe)?;
     drill::wait_healthy(&cluster, Duration::from_secs(30), &stop)?;
-    let _ = writeln!(out, "hadiag lab bench: 2 nodes, networks A+B, serial; heartbeat 100 ms × 3; {} injections per kind; poll {:?}", opts.injections, drill::POLL);
+    // The phase seed is printed so a run's injection times can be replayed.
+    let phase_seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let mut phase = ChaCha12Rng::seed_from_u64(phase_seed);
+    let _ = writeln!(out, "hadiag lab bench: 2 nodes, networks A+B, serial; heartbeat {} ms × {}; {} injections per kind, each after a uniform random wait of 0-{} ms (phase seed {phase_seed}); poll {:?}", interval.as_millis(), spec.detect_multiplier, opts.injections, 2 * interval.as_millis(), drill::POLL);
     let matrix: BTreeMap<u8, MatrixRow> = drill::design_matrix(Duration::ZERO)
         .into_iter()
         .map(|r| (r.number, r))
@@ -81,8 +144,12 @@ pub fn run(opts: &BenchOptions, out: &mut dyn Write) -> Result<()> {
         "fault", "measure", "n", "p50", "p95", "max", "misses", "target"
     );
     let mut coarse = false;
-    for (name, row_no, target, iso_target) in KINDS {
-        if !opts.kinds.is_empty() && !opts.kinds.iter().any(|k| k == name) {
+    for (name, row_no) in KINDS {
+        let (target, iso_target) = (
+            opts.profile.verdict_target(name),
+            opts.profile.isolation_target(name),
+        );
+        if opts.injections == 0 || !opts.kinds.is_empty() && !opts.kinds.iter().any(|k| k == name) {
             continue;
         }
         let Some(row) = matrix.get(&row_no) else {
@@ -92,12 +159,18 @@ pub fn run(opts: &BenchOptions, out: &mut dyn Write) -> Result<()> {
         let mut agreed = Vec::new();
         let mut agreed_log = Vec::new();
         let mut isolated = Vec::new();
+        let mut lag = Vec::new();
         let mut misses = 0usize;
         let mut log_timed = 0usize;
         for _ in 0..opts.injections {
             if stop() {
                 break;
             }
+            // Uniform over two heartbeat intervals: the fault lands at any phase of the
+            // schedule (a fixed pause would hit the same phase every time).
+            std::thread::sleep(Duration::from_micros(
+                phase.gen_range(0..2 * interval.as_micros() as u64),
+            ));
             let r = drill::run_row(&mut cluster, row, &dopts, &stop)?;
             coarse |= r.coarse && log_timed == 0;
             // Prefer the daemons' own log timestamps (µs) over polling (20 ms, or 1 s from
@@ -116,7 +189,13 @@ pub fn run(opts: &BenchOptions, out: &mut dyn Write) -> Result<()> {
             agreed.extend(r.agreement);
             // Agreement from the logs: the last reporter's own verdict time.
             if !r.detect_log.is_empty() && r.detect_log.values().all(Option::is_some) {
-                agreed_log.extend(r.detect_log.values().flatten().max().copied());
+                let later = r.detect_log.values().flatten().max().copied();
+                agreed_log.extend(later);
+                // How long after the later node's own verdict both were seen agreeing (polled,
+                // so it carries up to one poll interval of resolution).
+                if let (Some(later), Some(a)) = (later, r.agreement) {
+                    lag.push(a.saturating_sub(later));
+                }
             }
             isolated.extend(
                 r.isolation_log
@@ -128,67 +207,47 @@ pub fn run(opts: &BenchOptions, out: &mut dyn Write) -> Result<()> {
             }
         }
         let tgt = |t: Option<u64>| t.map_or("-".to_string(), |t| format!("≤{t} ms"));
-        for (node, v) in detect {
-            let (p50, p95, max) = stats(v.clone());
+        let mut row = |measure: &str, v: &[Duration], misses: String, target: String| {
+            let (p50, p95, max) = stats(v.to_vec());
             let _ = writeln!(
                 out,
                 "{:<12} {:<14} {:>4} {:>9} {:>9} {:>9} {:>7} {:>8}",
                 name,
-                format!("verdict {node}"),
+                measure,
                 v.len(),
                 p50,
                 p95,
                 max,
                 misses,
-                tgt(target)
+                target
+            );
+        };
+        for (node, v) in &detect {
+            row(
+                &format!("verdict {node}"),
+                v,
+                misses.to_string(),
+                tgt(target),
             );
         }
         if !agreed_log.is_empty() {
-            let (p50, p95, max) = stats(agreed_log.clone());
-            let _ = writeln!(
-                out,
-                "{:<12} {:<14} {:>4} {:>9} {:>9} {:>9} {:>7} {:>8}",
-                name,
-                "agreed (log)",
-                agreed_log.len(),
-                p50,
-                p95,
-                max,
-                "",
-                "-"
+            row("agreed (log)", &agreed_log, String::new(), tgt(None));
+        }
+        row("agreed (poll)", &agreed, String::new(), tgt(None));
+        if !lag.is_empty() {
+            row(
+                "agree lag",
+                &lag,
+                String::new(),
+                tgt(Some(AGREEMENT_LAG_TARGET_MS)),
             );
         }
-        let (p50, p95, max) = stats(agreed.clone());
-        let _ = writeln!(
-            out,
-            "{:<12} {:<14} {:>4} {:>9} {:>9} {:>9} {:>7} {:>8}",
-            name,
-            "agreed (poll)",
-            agreed.len(),
-            p50,
-            p95,
-            max,
-            "",
-            "-"
-        );
         if !isolated.is_empty() {
-            let (p50, p95, max) = stats(isolated.clone());
-            let _ = writeln!(
-                out,
-                "{:<12} {:<14} {:>4} {:>9} {:>9} {:>9} {:>7} {:>8}",
-                name,
-                "isolation",
-                isolated.len(),
-                p50,
-                p95,
-                max,
-                "",
-                tgt(iso_target)
-            );
+            row("isolation", &isolated, String::new(), tgt(iso_target));
         }
         let _ = out.flush();
     }
-    let _ = writeln!(out, "verdict/isolation times: from the daemons' log timestamps (µs) where present, else polled; \"agreed (log)\" = the last reporter's logged verdict; \"agreed (poll)\" = all reporters polled on the same verdict and incident.");
+    let _ = writeln!(out, "verdict/isolation times: from the daemons' log timestamps (µs) where present, else polled; \"agreed (log)\" = the last reporter's logged verdict; \"agreed (poll)\" = all reporters polled on the same verdict and incident; \"agree lag\" = agreed (poll) minus the later node's logged verdict (poll resolution {:?}). Targets are p95.", drill::POLL);
     if coarse {
         let _ = writeln!(out, "note: some verdicts came from the daemons' status files (rewritten once a second), not the JSON API: polled figures have ~1 s resolution.");
     }
@@ -214,6 +273,7 @@ fn soak(
     let mut reads = 0u64;
     let mut kinds: BTreeMap<String, u64> = BTreeMap::new();
     let mut bad: Vec<String> = Vec::new();
+    let mut unexpected_reads = 0u64;
     while start.elapsed() < length && !stop() {
         for (node, v) in observe::all_verdicts(cluster.layout()) {
             reads += 1;
@@ -222,6 +282,7 @@ fn soak(
                     *kinds.entry(v.kind.clone()).or_default() += 1;
                     let unexpected =
                         !matches!(v.kind.as_str(), "healthy" | "degraded") || v.isolated;
+                    unexpected_reads += u64::from(unexpected);
                     // Bounded report: the first 50 are enough to see what went wrong.
                     if unexpected && bad.len() < 50 {
                         bad.push(format!(
@@ -246,7 +307,7 @@ fn soak(
     cluster.heal(&fault)?;
     let _ = writeln!(
         out,
-        "\nsoak: {:.0} s of 5 % loss on every NIC, {reads} verdict reads: {kinds:?}",
+        "\nsoak: {:.0} s of 5 % loss on every NIC, {reads} verdict reads ({unexpected_reads} other than healthy/degraded, target 0): {kinds:?}",
         start.elapsed().as_secs_f64()
     );
     if bad.is_empty() {

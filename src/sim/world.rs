@@ -149,6 +149,15 @@ enum Frame {
     Bytes(Vec<u8>),
 }
 
+impl Frame {
+    fn copy(&self) -> Frame {
+        match self {
+            Frame::Decoded(m) => Frame::Decoded(m.clone()),
+            Frame::Bytes(b) => Frame::Bytes(b.clone()),
+        }
+    }
+}
+
 struct Queued {
     at: Instant,
     order: u64,
@@ -243,6 +252,11 @@ pub struct Sim {
     /// Frames the virtual network dropped (faults or loss).
     pub dropped: u64,
     rng: SimRng,
+    /// Reused buffers (the hot path allocates nothing per step): a route's receivers with
+    /// their arrival times, a node's drained transmits and events.
+    scratch_out: Vec<(Instant, NodeId)>,
+    scratch_transmits: Vec<Transmit>,
+    scratch_events: Vec<Event>,
     queue: BinaryHeap<Reverse<Queued>>,
     order: u64,
     ended: bool,
@@ -287,6 +301,9 @@ impl Sim {
             codec: if config.codec { Codec::new() } else { None },
             dropped: 0,
             rng,
+            scratch_out: Vec::new(),
+            scratch_transmits: Vec::new(),
+            scratch_events: Vec::new(),
             queue: BinaryHeap::new(),
             order: 0,
             ended: false,
@@ -621,12 +638,18 @@ impl Sim {
     /// Drains a node's transmits and events and re-arms its timer.
     fn sync(&mut self, id: NodeId) {
         let now = self.now;
-        let mut transmits = Vec::new();
-        let mut events = Vec::new();
+        let mut transmits = std::mem::take(&mut self.scratch_transmits);
+        let mut events = std::mem::take(&mut self.scratch_events);
+        transmits.clear();
+        events.clear();
         let timeout;
         {
             let sn = &mut self.nodes[id.index()];
-            let Some(n) = sn.node.as_mut() else { return };
+            let Some(n) = sn.node.as_mut() else {
+                self.scratch_transmits = transmits;
+                self.scratch_events = events;
+                return;
+            };
             // The driver stores the durable state before acting on a change.
             sn.durable = n.durable();
             while let Some(t) = n.poll_transmit() {
@@ -637,11 +660,12 @@ impl Sim {
             }
             timeout = n.poll_timeout();
         }
-        for t in transmits {
+        for t in transmits.drain(..) {
             self.route(id, t);
         }
+        self.scratch_transmits = transmits;
         let inc = self.nodes[id.index()].incarnation;
-        for e in events {
+        for e in events.drain(..) {
             self.hash_event(id, &e);
             match &e {
                 Event::IsolateSelf { incident, .. } => {
@@ -692,6 +716,7 @@ impl Sim {
                 });
             }
         }
+        self.scratch_events = events;
         let sn = &mut self.nodes[id.index()];
         if let Some(t) = timeout {
             let t = t.max(now);
@@ -751,25 +776,25 @@ impl Sim {
             },
             None => None,
         };
+        let mut out = std::mem::take(&mut self.scratch_out);
+        out.clear();
         match t.path {
-            Path::Serial => {
-                let Some(to) = t.to else { return };
-                if !self.faults.serial_up(from, to) {
-                    self.dropped += 1;
-                    return;
+            Path::Serial => match t.to {
+                Some(to) if self.faults.serial_up(from, to) => {
+                    out.push((self.now + self.config.serial_latency, to));
                 }
-                let at = self.now + self.config.serial_latency;
-                self.send_frame(at, to, t.path, &t.message, bytes.as_deref());
-            }
+                Some(_) => self.dropped += 1,
+                None => {}
+            },
             Path::Network(s) => {
-                let receivers: Vec<NodeId> = match t.to {
-                    Some(to) => vec![to],
-                    None => self.topology.members(s).filter(|&n| n != from).collect(),
-                };
                 let global = u32::from(self.faults.global_loss());
                 let lf = u32::from(self.faults.attachment_loss(from, s));
                 let extra = self.faults.extra_delay();
                 let jitter = self.faults.jitter();
+                let topology = self.topology.clone();
+                let receivers = topology
+                    .members(s)
+                    .filter(|&n| n != from && t.to.is_none_or(|to| to == n));
                 for to in receivers {
                     if !self.faults.network_passes(from, to, s) {
                         self.dropped += 1;
@@ -792,26 +817,35 @@ impl Sim {
                         delay +=
                             Duration::from_nanos(self.rng.gen_range(0..jitter.as_nanos() as u64));
                     }
-                    let at = self.now + delay;
-                    self.send_frame(at, to, t.path, &t.message, bytes.as_deref());
+                    out.push((self.now + delay, to));
                 }
             }
         }
-    }
-
-    fn send_frame(
-        &mut self,
-        at: Instant,
-        to: NodeId,
-        path: Path,
-        message: &Message,
-        bytes: Option<&[u8]>,
-    ) {
-        let frame = match bytes {
-            Some(b) => Frame::Bytes(b.to_vec()),
-            None => Frame::Decoded(Box::new(message.clone())),
-        };
-        self.push(at, Action::Deliver { to, path, frame });
+        // Every receiver but the last gets a copy; the last takes the frame itself (most
+        // frames have one receiver: two-node clusters, unicast and serial).
+        let mut frame = Some(match bytes {
+            Some(b) => Frame::Bytes(b),
+            None => Frame::Decoded(Box::new(t.message)),
+        });
+        let last = out.len().saturating_sub(1);
+        for (i, &(at, to)) in out.iter().enumerate() {
+            let f = if i == last {
+                frame.take()
+            } else {
+                frame.as_ref().map(Frame::copy)
+            };
+            if let Some(frame) = f {
+                self.push(
+                    at,
+                    Action::Deliver {
+                        to,
+                        path: t.path,
+                        frame,
+                    },
+                );
+            }
+        }
+        self.scratch_out = out;
     }
 
     fn deliver(&mut self, to: NodeId, path: Path, frame: Frame) {
